@@ -1,0 +1,97 @@
+"""Settings of the whole system, read from `CLAWTRACE_*` environment variables.
+
+Nothing reads the environment at import: call `get_settings()` (cached) or build `Settings(...)` directly,
+which is what tests do (`Settings(lake=str(tmp_path))`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clawtrace_pipelines.core.errors import ConfigError
+
+TableFormat = Literal["delta", "iceberg"]
+
+
+class Settings(BaseSettings):
+    """Embedded defaults: a local folder lake, Delta tables, an embedded graph, SQLite for the API."""
+
+    model_config = SettingsConfigDict(env_prefix="CLAWTRACE_", extra="ignore")
+
+    lake: str = Field(default="./.clawtrace", description="Lake root: a local folder or s3://bucket/prefix")
+    table_format: TableFormat = "delta"
+    iceberg_catalog: str | None = Field(
+        default=None,
+        description="Iceberg catalog: a SQL catalog URI (sqlite:///..., postgresql://...) or an http(s) REST "
+        "catalog URI. Unset: a SQLite catalog inside a local lake.",
+    )
+    iceberg_catalog_name: str = "clawtrace"
+    iceberg_namespace: str = "clawtrace"
+    graph: str = Field(default="embedded", description="'embedded' or bolt://host:port")
+    db: str | None = Field(default=None, description="API database URI; unset: SQLite in the lake's state/")
+
+    # S3 (and S3-compatible stores such as MinIO); unset values fall back to the standard AWS chain.
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    # Discovery of new raw files (see ARCHITECTURE.md, "The lake's layout").
+    lateness_window_hours: int = Field(
+        default=3,
+        ge=0,
+        description="Event hours before now listed each tick, for foreign writers' files",
+    )
+    arrival_overlap_hours: int = Field(
+        default=1, ge=0, description="Arrival hours re-read before the cursor, for writers with skewed clocks"
+    )
+    max_record_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="A raw record larger than this is quarantined, not loaded"
+    )
+    rejected_excerpt_chars: int = Field(default=2048, gt=0)
+
+    @field_validator("lake")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("lake must not be empty")
+        return value.rstrip("/") or "/"
+
+    @property
+    def lake_is_remote(self) -> bool:
+        return "://" in self.lake and not self.lake.startswith("file://")
+
+    @property
+    def lake_root(self) -> str:
+        """The lake root as an absolute local path, or the URI of a remote lake."""
+        if self.lake_is_remote:
+            return self.lake
+        local = self.lake.removeprefix("file://")
+        return str(Path(local).expanduser().resolve())
+
+    def lake_path(self, *parts: str) -> str:
+        """Join parts under the lake root with '/' (valid for local paths and object-store URIs)."""
+        return "/".join([self.lake_root, *(p.strip("/") for p in parts if p)])
+
+    def iceberg_catalog_uri(self) -> str:
+        """The Iceberg catalog URI in force; a SQLite file inside a local lake by default."""
+        if self.iceberg_catalog:
+            return self.iceberg_catalog
+        if self.lake_is_remote:
+            raise ConfigError(
+                "CLAWTRACE_ICEBERG_CATALOG must be set when the lake is remote and the table format is "
+                "iceberg: a SQLite file cannot live in an object store (use a REST catalog or postgresql://)."
+            )
+        return f"sqlite:///{self.lake_path('iceberg', 'catalog.db')}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, built once per process on first use."""
+    return Settings()
