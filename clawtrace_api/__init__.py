@@ -1,0 +1,1 @@
+"""The ClawTrace HTTP API (FastAPI). Imports `clawtrace_pipelines.core`, never Dagster."""

@@ -160,9 +160,7 @@ class LakeStorage:
             name = e["name"].rstrip("/").rsplit("/", 1)[-1]
             if e["type"] != "file" or name.startswith("."):
                 continue
-            out.append(
-                FileInfo(path=f"{relpath}/{name}", size=int(e.get("size") or 0), fingerprint=_fingerprint(e))
-            )
+            out.append(FileInfo(path=f"{relpath}/{name}", size=int(e.get("size") or 0), fingerprint=_fingerprint(e)))
         return sorted(out, key=lambda f: f.path)
 
     def walk_files(self, relpath: str) -> Iterable[FileInfo]:
@@ -176,9 +174,7 @@ class LakeStorage:
             name = full_path.rsplit("/", 1)[-1]
             if e.get("type", "file") != "file" or name.startswith("."):
                 continue
-            infos.append(
-                FileInfo(path=self.rel(full_path), size=int(e.get("size") or 0), fingerprint=_fingerprint(e))
-            )
+            infos.append(FileInfo(path=self.rel(full_path), size=int(e.get("size") or 0), fingerprint=_fingerprint(e)))
         return sorted(infos, key=lambda f: f.path)
 
     def info(self, relpath: str) -> FileInfo:
@@ -292,3 +288,29 @@ def write_arrival_record(
         },
     )
     return rel
+
+
+def read_many(storage: LakeStorage, relpaths: list[str], threads: int = 8) -> dict[str, bytes | Exception]:
+    """Read many whole files; a file that cannot be read maps to its exception instead of failing all.
+
+    Object stores get one concurrent batch request (fsspec `cat`); local files a small thread pool, since
+    per-event layouts mean many tiny files and the time goes to system calls.
+    """
+    if not relpaths:
+        return {}
+    if storage.settings.lake_is_remote:
+        fulls = {storage.full(p): p for p in relpaths}
+        got = storage.fs.cat(list(fulls), on_error="return")
+        return {fulls[k]: v for k, v in got.items()}
+
+    def read_one(rel: str) -> bytes | Exception:
+        try:
+            with open(storage.full(rel), "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            return exc
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return dict(zip(relpaths, pool.map(read_one, relpaths), strict=True))

@@ -1,0 +1,54 @@
+# ClawTrace Lakehouse — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+# Never let uv fetch a Python build: use the machine's 3.11.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+LAKE ?= $(CURDIR)/.clawtrace
+PORT ?= 3000
+
+.PHONY: help install demo test test-unit lint fmt bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/clawtrace: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python 3.11; else $(PYTHON) -m uv sync --frozen --python 3.11; fi
+	@touch $@
+
+install: $(BIN)/clawtrace ## Create .venv from the lock file (uv sync --frozen)
+
+demo: install ## Simulate agents, run one tick, then serve the Dagster UI on 127.0.0.1:$(PORT)
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace simulate --tenants 3 --agents-per-tenant 2 --traces 15 --seed 7 --hours 24 > /dev/null
+	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace tick
+	@echo ""
+	@echo "  Lake:       $(LAKE)"
+	@echo "  Dagster UI: http://127.0.0.1:$(PORT)  (assets: raw_events -> events_all, events_rejected; Ctrl-C stops)"
+	@echo ""
+	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+
+test: install ## Run the whole test suite
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+test-unit: install ## Run the unit tests only
+	$(BIN)/pytest -q tests/unit
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+fmt: install ## Format the code
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: install ## Run the benchmarks (prints one JSON line each)
+	$(BIN)/python bench/bronze.py
+
+clean: ## Remove the venv, the local lake and the Dagster home
+	rm -rf $(VENV) .clawtrace .dagster_home .pytest_cache .ruff_cache

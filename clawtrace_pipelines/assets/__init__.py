@@ -1,0 +1,1 @@
+"""Dagster assets, one module per layer (the module's name is the asset group)."""

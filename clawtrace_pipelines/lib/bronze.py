@@ -1,0 +1,282 @@
+"""The bronze step as a plain function: discover raw files, apply the rules, merge `events_all`.
+
+Order of writes (why it is crash-safe): `events_all` and `events_rejected` commit first, then the
+processed-files log, then the arrival cursor. A crash in between leaves files the log lacks; the next tick
+processes them again and the insert-if-absent merge on (event_date, tenant_id, event_id) adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.lake.storage import FileInfo, LakeStorage, read_many
+from clawtrace_pipelines.core.settings import Settings
+from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
+from clawtrace_pipelines.lib.bronze_rules import ParsedFile, parse_file
+from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
+from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BronzeReport:
+    """What one bronze run did; the asset puts these figures in its materialization metadata."""
+
+    mode: str
+    files: int = 0
+    bytes: int = 0
+    records_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    shadow_duplicates: int = 0
+    duplicates: int = 0
+    missing_files: int = 0
+    listings: int = 0
+    seconds: float = 0.0
+    sources: dict[str, int] = field(default_factory=dict)
+    event_dates: set[str] = field(default_factory=set)
+    touched_traces: set[tuple[str, str]] = field(default_factory=set)
+    processed_paths: list[str] = field(default_factory=list)
+
+    def add(self, entry: LogEntry, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        self.records_read += entry.records_read
+        self.accepted += entry.accepted
+        self.rejected += entry.rejected
+        self.shadow_duplicates += entry.shadow_duplicates
+        self.duplicates += entry.duplicates
+        self.processed_paths.append(entry.path)
+
+
+def run_bronze(
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    reconcile: bool = False,
+    hours: list[datetime] | None = None,
+    run_id: str | None = None,
+    chunk_records: int = 250_000,
+    progress: bool = False,
+) -> BronzeReport:
+    """Load new raw files (a tick), every file of some event hours (`hours`: a backfill), or whatever the
+    log lacks anywhere (`reconcile`) into `events_all`.
+
+    Args:
+        settings: lake location and format.
+        now: the tick's time (arrival cursor, lateness window, ingest_ts); defaults to the wall clock.
+        reconcile: also sweep the whole raw zone.
+        hours: event hours to re-process regardless of the log (a backfill); disables discovery.
+        run_id: recorded in the processed-files log.
+        chunk_records: records per commit, which bounds memory on big backfills.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The run's counts.
+    """
+    started = time.perf_counter()
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    storage = LakeStorage(settings)
+    processed = ProcessedLog(settings)
+    discovery = FileDiscovery(storage, processed)
+    if hours is not None:
+        found = discovery.for_hours(hours)
+        mode = "backfill"
+    else:
+        found = discovery.for_tick(
+            now,
+            lateness_window_hours=settings.lateness_window_hours,
+            overlap_hours=settings.arrival_overlap_hours,
+            reconcile=reconcile,
+        )
+        mode = "reconcile" if reconcile else "tick"
+    report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
+    loader = _Loader(settings, storage, processed, now, run_id, report)
+    for chunk in _chunks(storage, found, settings, chunk_records, progress):
+        loader.flush(chunk)
+    processed.record(
+        [
+            LogEntry(path=a.path, kind="arrival", dt=folder_date(a.path), size=a.size, fingerprint=a.fingerprint)
+            for a in found.arrivals
+        ],
+        processed_at=now,
+        run_id=run_id,
+    )
+    if hours is None:
+        write_cursor(storage, now)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _chunks(
+    storage: LakeStorage, found: Discovery, settings: Settings, chunk_records: int, progress: bool
+) -> Iterator[list[ParsedFile]]:
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(found.files), unit="file", desc="bronze", leave=False)
+    chunk: list[ParsedFile] = []
+    pending = 0
+    group = 512
+    for start in range(0, len(found.files), group):
+        infos: list[FileInfo] = found.files[start : start + group]
+        contents = read_many(storage, [f.path for f in infos])
+        for info in infos:
+            data = contents[info.path]
+            if isinstance(data, Exception):
+                # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
+                log.warning("cannot read %s: %s", info.path, data)
+                chunk.append(ParsedFile(path=info.path, size=-1))
+                continue
+            parsed = parse_file(
+                info.path,
+                data,
+                max_record_bytes=settings.max_record_bytes,
+                excerpt_chars=settings.rejected_excerpt_chars,
+            )
+            chunk.append(parsed)
+            pending += parsed.records_read
+        if bar is not None:
+            bar.update(len(infos))
+        if pending >= chunk_records:
+            yield chunk
+            chunk, pending = [], 0
+    if chunk:
+        yield chunk
+    if bar is not None:
+        bar.close()
+
+
+class _Loader:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: LakeStorage,
+        processed: ProcessedLog,
+        now: datetime,
+        run_id: str | None,
+        report: BronzeReport,
+    ) -> None:
+        self.events = open_table(EVENTS_ALL, settings)
+        self.rejected = open_table(EVENTS_REJECTED, settings)
+        self.processed = processed
+        self.now = now
+        self.run_id = run_id
+        self.report = report
+
+    def flush(self, files: list[ParsedFile]) -> None:
+        readable = [f for f in files if f.size >= 0]
+        self.report.missing_files += len(files) - len(readable)
+        if not readable:
+            return
+        candidates = _candidate_table(readable, self.now)
+        file_index = candidates.column("_file").to_numpy()
+        is_new = self._new_rows_mask(candidates)
+        new_rows = candidates.filter(pa.array(is_new)).drop_columns(["_file", "line"])
+        if new_rows.num_rows:
+            stats = self.events.merge(new_rows, update_matched=False)
+            if stats.inserted != new_rows.num_rows:
+                log.warning(
+                    "concurrent writer: %d of %d new rows were already present",
+                    new_rows.num_rows - stats.inserted,
+                    new_rows.num_rows,
+                )
+            self.report.event_dates.update(str(d) for d in pc.unique(new_rows.column("event_date")).to_pylist())
+            self.report.touched_traces.update(
+                zip(
+                    new_rows.column("tenant_id").to_pylist(),
+                    new_rows.column("trace_id").to_pylist(),
+                    strict=True,
+                )
+            )
+        rejections = [r for f in readable for r in f.rejections]
+        if rejections:
+            self.rejected.merge(_rejected_table(rejections, self.now))
+        accepted_per_file = (
+            np.bincount(file_index[is_new], minlength=len(readable))
+            if len(file_index)
+            else (np.zeros(len(readable), dtype=np.int64))
+        )
+        entries = []
+        for i, f in enumerate(readable):
+            accepted = int(accepted_per_file[i])
+            entry = LogEntry(
+                path=f.path,
+                kind="raw",
+                dt=folder_date(f.path),
+                size=f.size,
+                fingerprint=None,
+                records_read=f.records_read,
+                accepted=accepted,
+                rejected=len(f.rejections),
+                shadow_duplicates=f.shadow_duplicates,
+                duplicates=f.candidates - accepted,
+            )
+            entries.append(entry)
+            self.report.add(entry, f.size)
+        self.processed.record(entries, processed_at=self.now, run_id=self.run_id)
+
+    def _new_rows_mask(self, candidates: pa.Table) -> np.ndarray:
+        """True for the first occurrence of each (tenant, event_id) that the table does not hold yet."""
+        n = candidates.num_rows
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        keys = pc.binary_join_element_wise(candidates.column("tenant_id"), candidates.column("event_id"), "\x1f")
+        first = np.zeros(n, dtype=bool)
+        grouped = pa.table({"k": keys, "i": pa.array(np.arange(n))}).group_by("k").aggregate([("i", "min")])
+        first[grouped.column("i_min").to_numpy()] = True
+        if self.events.exists():
+            dates = pc.unique(candidates.column("event_date")).to_pylist()
+            existing = self.events.read(columns=["tenant_id", "event_id"], filters=[("event_date", "in", dates)])
+            if existing.num_rows:
+                existing_keys = pc.binary_join_element_wise(
+                    existing.column("tenant_id"), existing.column("event_id"), "\x1f"
+                )
+                present = pc.is_in(keys, value_set=existing_keys).to_numpy(zero_copy_only=False)
+                first &= ~present
+        return first
+
+
+def _candidate_table(files: list[ParsedFile], now: datetime) -> pa.Table:
+    columns: dict[str, list] = {name: [] for name in files[0].rows}
+    file_ids: list[int] = []
+    for i, f in enumerate(files):
+        for name, values in f.rows.items():
+            columns[name].extend(values)
+        file_ids.extend([i] * f.candidates)
+    n = len(file_ids)
+    ts = pa.array(columns.pop("event_ts_ms"), pa.int64())
+    line = pa.array(columns.pop("line"), pa.int64())
+    arrays = {
+        "ingest_ts": pa.array([now] * n, EVENTS_ALL.schema.field("ingest_ts").type),
+        **{name: pa.array(columns[name], EVENTS_ALL.schema.field(name).type) for name in columns},
+        "event_ts_ms": ts,
+        "event_date": pc.cast(pc.cast(ts, pa.timestamp("ms", tz="UTC")), pa.date32()),
+    }
+    table = pa.table({name: arrays[name] for name in EVENTS_ALL.schema.names}, schema=EVENTS_ALL.schema)
+    return table.append_column("_file", pa.array(file_ids, pa.int64())).append_column("line", line)
+
+
+def _rejected_table(rejections: list, now: datetime) -> pa.Table:
+    # One row per (raw_path, line): a file re-processed after a crash replaces its rows, never adds more.
+    latest = {(r.raw_path, r.line): r for r in rejections}
+    rows = list(latest.values())
+    columns = {name: [getattr(r, name) for r in rows] for name in EVENTS_REJECTED.schema.names if name != "rejected_at"}
+    return pa.table(
+        {
+            "rejected_at": pa.array([now] * len(rows), EVENTS_REJECTED.schema.field("rejected_at").type),
+            **columns,
+        },
+        schema=EVENTS_REJECTED.schema,
+    )
