@@ -87,11 +87,9 @@ def _run_tick_job(run_config: dict[str, Any], tags: dict[str, str] | None = None
     job = build_definitions().resolve_job_def("lakehouse_tick")
     result = job.execute_in_process(run_config=run_config, instance=_instance(), tags=tags, raise_on_error=False)
     summary: dict[str, Any] = {"run_id": result.run_id, "success": result.success}
-    for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is None:
-            continue
-        summary[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    for node in job.nodes_in_topological_order:
+        for mat in result.asset_materializations_for_node(node.name):
+            summary[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     for event in result.get_asset_check_evaluations():
         summary[f"check:{event.check_name}"] = "passed" if event.passed else "FAILED"
     typer.echo(json.dumps(summary, indent=2, default=str))

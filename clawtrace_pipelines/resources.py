@@ -1,7 +1,5 @@
 """Thin Dagster resources over the kernel."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from clawtrace_pipelines.core.settings import Settings

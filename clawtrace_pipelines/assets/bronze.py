@@ -1,6 +1,5 @@
 """Bronze: raw JSON files -> `events_all` (and the `events_rejected` quarantine)."""
-
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads config and resource types at runtime.
 
 import dagster as dg
 

@@ -202,7 +202,8 @@ class _Loader:
             )
         rejections = [r for f in readable for r in f.rejections]
         if rejections:
-            self.rejected.merge(_rejected_table(rejections, self.now))
+            # Insert-if-absent on (raw_path, line): re-processing a file leaves its quarantine rows as they were.
+            self.rejected.merge(_rejected_table(rejections, self.now), update_matched=False)
         accepted_per_file = (
             np.bincount(file_index[is_new], minlength=len(readable))
             if len(file_index)

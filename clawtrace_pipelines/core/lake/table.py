@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from clawtrace_pipelines.core.errors import ClawTraceError
 from clawtrace_pipelines.core.tables import TableSpec
 
 # A conjunction of simple predicates: ("col", op, value) with op in = != < <= > >= in "not in".
@@ -78,3 +79,94 @@ class LakeTable(Protocol):
         """A DuckDB table expression reading this table (`delta_scan('...')` or `iceberg_scan('...')`),
         for a connection made by `lake.duck.connect`."""
         ...
+
+
+class SchemaMismatchError(ClawTraceError, ValueError):
+    """Data that cannot be written to a table: a required column is missing or null, or a key repeats."""
+
+
+def conform(data: pa.Table, spec: TableSpec) -> pa.Table:
+    """`data` as the spec's schema: its columns in spec order, cast to the spec's types, missing nullable
+    columns filled with nulls, extra columns dropped.
+
+    Both formats write through this, so they store (and read back) the same Arrow types.
+
+    Args:
+        data: rows to write.
+        spec: the table they are written to.
+
+    Returns:
+        A table whose schema equals `spec.schema`.
+
+    Raises:
+        SchemaMismatchError: a non-nullable column is missing or holds nulls, or a type cannot be cast.
+    """
+    columns: list[pa.ChunkedArray | pa.Array] = []
+    for field in spec.schema:
+        if field.name not in data.column_names:
+            if not field.nullable:
+                raise SchemaMismatchError(f"{spec.name}: required column {field.name!r} is missing")
+            columns.append(pa.nulls(data.num_rows, field.type))
+            continue
+        column = data.column(field.name)
+        if not field.nullable and column.null_count:
+            raise SchemaMismatchError(
+                f"{spec.name}: required column {field.name!r} has {column.null_count} null value(s)"
+            )
+        try:
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SchemaMismatchError(
+                f"{spec.name}: column {field.name!r} of type {column.type} cannot be cast to {field.type}"
+            ) from exc
+    return pa.Table.from_arrays(columns, schema=spec.schema)
+
+
+def check_unique_keys(data: pa.Table, spec: TableSpec) -> None:
+    """Refuse a merge source that repeats a key: a MERGE would insert it twice or update a row twice.
+
+    Raises:
+        SchemaMismatchError: two rows of `data` share a key.
+    """
+    keys = list(spec.keys)
+    if data.num_rows > 1 and data.select(keys).group_by(keys).aggregate([]).num_rows != data.num_rows:
+        raise SchemaMismatchError(f"{spec.name}: merge data repeats a key {spec.keys}")
+
+
+def check_filters(filters: Sequence[Filter] | None, spec: TableSpec) -> list[Filter]:
+    """Validated filters: known columns and operators, collections for `in` / `not in`.
+
+    Raises:
+        ValueError: an unknown column or operator, a missing collection, or a None value.
+    """
+    checked: list[Filter] = []
+    for column, op, value in filters or ():
+        if column not in spec.column_names:
+            raise ValueError(f"{spec.name}: cannot filter on unknown column {column!r}")
+        op = op.lower()
+        if op not in FILTER_OPS:
+            raise ValueError(f"unknown filter operator {op!r}; use one of {sorted(FILTER_OPS)}")
+        if op in ("in", "not in"):
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                raise ValueError(f"filter {column!r} {op} needs a collection of values, got {value!r}")
+            value = list(value)
+            if any(v is None for v in value):
+                raise ValueError(f"filter {column!r} {op}: None is not a comparable value")
+        elif value is None:
+            raise ValueError(f"filter {column!r} {op} None: None is not a comparable value")
+        checked.append((column, op, value))
+    return checked
+
+
+def check_columns(columns: Sequence[str] | None, spec: TableSpec) -> pa.Schema:
+    """The schema of a projection of the spec (all columns when None).
+
+    Raises:
+        ValueError: an unknown column.
+    """
+    if columns is None:
+        return spec.schema
+    unknown = [c for c in columns if c not in spec.column_names]
+    if unknown:
+        raise ValueError(f"{spec.name}: unknown column(s) {unknown}")
+    return pa.schema([spec.schema.field(c) for c in columns])

@@ -1,0 +1,256 @@
+"""Delta Lake tables through delta-rs: the `LakeTable` contract on `<lake>/tables/<name>/`.
+
+delta-rs facts this module relies on (deltalake 1.6):
+
+- `merge(..., streamed_exec=True)` (the default) skips the source statistics that derive the early
+  partition-pruning predicate, so every file of the table is scanned; `streamed_exec=False` prunes to the
+  partitions present in the source when the merge predicate names the partition column.
+- Reading through `to_pyarrow_dataset()` wraps the object store in a Python filesystem that can abort the
+  interpreter at exit; `DeltaTable.scan(predicate=...)` reads with DataFusion instead, pruning partitions
+  and filtering rows, and returns `string_view` columns that are cast back to the spec's types.
+- S3 commits use conditional PUT (`If-None-Match`), which moto and real S3 both honour, so no locking
+  provider or `AWS_S3_ALLOW_UNSAFE_RENAME` is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import deltalake
+import pyarrow as pa
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from clawtrace_pipelines.core.lake.storage import delta_storage_options
+from clawtrace_pipelines.core.lake.table import (
+    Filter,
+    MergeStats,
+    check_columns,
+    check_filters,
+    check_unique_keys,
+    conform,
+)
+from clawtrace_pipelines.core.settings import Settings
+from clawtrace_pipelines.core.tables import TableSpec
+
+logger = logging.getLogger(__name__)
+
+_SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "in": "IN", "not in": "NOT IN"}
+
+
+class DeltaTable:
+    """A lake table stored as a Delta table (created on first write, partitioned as the spec says).
+
+    Args:
+        spec: the table's name, schema, keys and partition columns.
+        settings: where the lake is and how to reach it.
+    """
+
+    def __init__(self, spec: TableSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.uri = settings.lake_path("tables", spec.name)
+        self._options = delta_storage_options(settings)
+        self._table: deltalake.DeltaTable | None = None
+
+    def _load(self) -> deltalake.DeltaTable | None:
+        """The table at its latest version (None when it does not exist), reusing the replayed log."""
+        if self._table is not None:
+            self._table.update_incremental()
+            return self._table
+        try:
+            self._table = deltalake.DeltaTable(self.uri, storage_options=self._options or None)
+        except TableNotFoundError:
+            return None
+        return self._table
+
+    def exists(self) -> bool:
+        return deltalake.DeltaTable.is_deltatable(self.uri, storage_options=self._options or None)
+
+    def create_if_missing(self) -> None:
+        if self.exists():
+            return
+        deltalake.DeltaTable.create(
+            self.uri,
+            schema=self.spec.schema,
+            mode="ignore",
+            partition_by=list(self.spec.partition_by) or None,
+            name=self.spec.name,
+            description=self.spec.description or None,
+            storage_options=self._options or None,
+        )
+
+    def merge(self, data: pa.Table, *, update_matched: bool = True) -> MergeStats:
+        """MERGE `data` on the spec's keys in one commit; no commit when nothing changes.
+
+        Raises:
+            SchemaMismatchError: `data` lacks a required column or repeats a key.
+        """
+        data = conform(data, self.spec)
+        if data.num_rows == 0:
+            return MergeStats(0, 0)
+        check_unique_keys(data, self.spec)
+        table = self._load()
+        if table is None:
+            if self._create_with(data):
+                return MergeStats(inserted=data.num_rows, updated=0)
+            table = self._load()
+            assert table is not None
+        # Naming every key (the partition column among them) lets delta-rs prune to the source's partitions.
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in self.spec.keys)
+        merger = table.merge(data, predicate, source_alias="s", target_alias="t", streamed_exec=False)
+        if update_matched:
+            merger = merger.when_matched_update_all()
+        metrics = merger.when_not_matched_insert_all().execute()
+        logger.debug(
+            "merged into %s: %s files scanned, %s skipped",
+            self.spec.name,
+            metrics.get("num_target_files_scanned"),
+            metrics.get("num_target_files_skipped_during_scan"),
+        )
+        return MergeStats(
+            inserted=int(metrics["num_target_rows_inserted"]),
+            updated=int(metrics["num_target_rows_updated"]),
+        )
+
+    def _create_with(self, data: pa.Table) -> bool:
+        """Create the table by writing `data` as its first version; False when another writer won."""
+        try:
+            deltalake.write_deltalake(
+                self.uri,
+                data,
+                partition_by=list(self.spec.partition_by) or None,
+                mode="error",
+                name=self.spec.name,
+                description=self.spec.description or None,
+                storage_options=self._options or None,
+            )
+        except DeltaError:
+            if not self.exists():
+                raise
+            return False
+        return True
+
+    def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
+        schema = check_columns(columns, self.spec)
+        predicate = sql_predicate(check_filters(filters, self.spec), self.spec)
+        table = self._load()
+        if table is None:
+            return schema.empty_table()
+        result = pa.table(table.scan(columns=schema.names, predicate=predicate))
+        return result.select(schema.names).cast(schema)
+
+    def delete(self, filters: Sequence[Filter]) -> int:
+        predicate = sql_predicate(check_filters(filters, self.spec), self.spec)
+        table = self._load()
+        if table is None:
+            return 0
+        before = _stats_count(table)
+        metrics = table.delete(predicate)
+        deleted = metrics.get("num_deleted_rows")
+        if deleted is None:
+            # delta-rs leaves the count out when it removed whole files without reading them.
+            deleted = (before or 0) - (_stats_count(table) or 0)
+        return int(deleted)
+
+    def count(self) -> int:
+        table = self._load()
+        if table is None:
+            return 0
+        counted = _stats_count(table)
+        if counted is not None:
+            return counted
+        return pa.table(table.scan(columns=[self.spec.keys[0]])).num_rows
+
+    def version(self) -> int | None:
+        table = self._load()
+        return None if table is None else table.version()
+
+    def compact(self) -> None:
+        table = self._load()
+        if table is None:
+            return
+        metrics = table.optimize.compact()
+        logger.info(
+            "compacted %s: %s files into %s",
+            self.spec.name,
+            metrics.get("numFilesRemoved"),
+            metrics.get("numFilesAdded"),
+        )
+
+    def vacuum(self, retain_hours: int = 168) -> None:
+        table = self._load()
+        if table is None:
+            return
+        # The caller's retention is the policy: delta-rs would otherwise refuse anything below the table's
+        # deletedFileRetentionDuration (7 days by default).
+        removed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False)
+        logger.info("vacuumed %s: %d unreferenced files removed", self.spec.name, len(removed))
+
+    def duckdb_source(self) -> str:
+        """`delta_scan('<table uri>')`; creates the empty table first so the expression always resolves."""
+        self.create_if_missing()
+        return "delta_scan('{}')".format(self.uri.replace("'", "''"))
+
+
+def _stats_count(table: deltalake.DeltaTable) -> int | None:
+    """Rows of the current version from the log's per-file statistics (None when a file lacks them)."""
+    counts = pa.table(table.get_add_actions()).column("num_records").to_pylist()
+    if any(c is None for c in counts):
+        return None
+    return int(sum(counts))
+
+
+def sql_predicate(filters: Sequence[Filter], spec: TableSpec) -> str | None:
+    """The DataFusion SQL conjunction of checked filters (None when there are none).
+
+    Args:
+        filters: filters already checked by `check_filters`.
+        spec: the table, whose column types decide how values are written as literals.
+
+    Returns:
+        A predicate such as `"event_date" = DATE '2024-01-02' AND "tenant_id" IN ('a', 'b')`.
+
+    Raises:
+        TypeError: a value that cannot be written as a literal of its column's type.
+    """
+    parts = []
+    for column, op, value in filters:
+        field_type = spec.schema.field(column).type
+        if op in ("in", "not in"):
+            if not value:
+                # An empty IN list is not valid SQL; it matches nothing (and NOT IN matches everything).
+                parts.append("FALSE" if op == "in" else "TRUE")
+                continue
+            literal = "({})".format(", ".join(sql_literal(v, field_type) for v in value))
+        else:
+            literal = sql_literal(value, field_type)
+        parts.append(f'"{column}" {_SQL_OPS[op]} {literal}')
+    return " AND ".join(parts) or None
+
+
+def sql_literal(value: Any, field_type: pa.DataType) -> str:
+    """`value` as a SQL literal of the column type `field_type` (strings quoted with quotes doubled)."""
+    if pa.types.is_timestamp(field_type):
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime for a {field_type} column, got {value!r}")
+        # Naive datetimes are UTC, as every timestamp in the lake is.
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return f"TIMESTAMP '{value.isoformat()}'"
+    if pa.types.is_date(field_type):
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            raise TypeError(f"expected a date for a {field_type} column, got {value!r}")
+        return f"DATE '{date.fromisoformat(str(value)).isoformat()}'"
+    if pa.types.is_string(field_type) or pa.types.is_large_string(field_type):
+        return "'{}'".format(str(value).replace("'", "''"))
+    if pa.types.is_boolean(field_type):
+        return "TRUE" if value else "FALSE"
+    if pa.types.is_integer(field_type) and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if pa.types.is_floating(field_type) and isinstance(value, int | float):
+        return repr(float(value))
+    raise TypeError(f"cannot compare a {field_type} column with {value!r}")

@@ -1,0 +1,359 @@
+"""Apache Iceberg tables through pyiceberg: the `LakeTable` contract in the catalog's namespace.
+
+pyiceberg facts this module relies on (0.12):
+
+- Binding an `In` predicate costs about 30 µs per value and happens several times per scan, so a 200k-value
+  `In` takes seconds. Merges and reads therefore push down only small value sets (and always the
+  partition columns) and finish the filtering in Arrow.
+- `Table.upsert` builds an OR of per-row ANDs for composite keys, which is slower still; `merge` below reads
+  the candidate rows once, joins in Arrow and commits one transaction.
+- There is no compaction (rewrite data files) and `expire_snapshots` only drops snapshots from the metadata:
+  data files they alone referenced stay in storage (an orphan-file sweep is left to an engine that has one).
+- Scans hand back `large_string` or `string` depending on how a file was written; every read is cast back to
+  the spec's schema so both formats return identical Arrow schemas.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    NotEqualTo,
+    NotIn,
+    Or,
+)
+from pyiceberg.table import Table
+
+from clawtrace_pipelines.core.errors import TableNotFoundError
+from clawtrace_pipelines.core.lake.storage import iceberg_io_properties
+from clawtrace_pipelines.core.lake.table import (
+    Filter,
+    MergeStats,
+    check_columns,
+    check_filters,
+    check_unique_keys,
+    conform,
+)
+from clawtrace_pipelines.core.settings import Settings
+from clawtrace_pipelines.core.tables import TableSpec
+
+logger = logging.getLogger(__name__)
+
+# Value sets larger than this are filtered in Arrow rather than bound as an Iceberg `In` (see above).
+PUSHDOWN_IN_LIMIT = 1000
+# A partition with more data files than this is rewritten by `compact`.
+COMPACT_MIN_FILES = 4
+COMMIT_ATTEMPTS = 3
+# Old metadata.json files are deleted after a commit, keeping this many for readers and time travel.
+TABLE_PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
+}
+
+_COMPARISONS = {
+    "=": EqualTo,
+    "!=": NotEqualTo,
+    "<": LessThan,
+    "<=": LessThanOrEqual,
+    ">": GreaterThan,
+    ">=": GreaterThanOrEqual,
+}
+_CATALOGS: dict[tuple[Any, ...], Catalog] = {}
+_CATALOGS_LOCK = threading.Lock()
+
+
+def iceberg_catalog(settings: Settings) -> Catalog:
+    """The Iceberg catalog of the lake, made once per process (SqlCatalog creation is slow) with the
+    namespace created.
+
+    Args:
+        settings: the catalog URI (SQL or http(s) REST), its name, the namespace and the lake.
+
+    Returns:
+        A SQL catalog whose warehouse is `<lake>/iceberg/warehouse`, or a REST catalog.
+
+    Raises:
+        ConfigError: a remote lake without a catalog that can live outside it.
+    """
+    uri = settings.iceberg_catalog_uri()
+    io_props = iceberg_io_properties(settings)
+    rest = uri.startswith(("http://", "https://"))
+    warehouse = "" if rest else settings.lake_path("iceberg", "warehouse")
+    if warehouse and not settings.lake_is_remote:
+        # Not Path.as_uri(): pyiceberg does not percent-decode, so an encoded path would name another folder.
+        warehouse = f"file://{warehouse}"
+    key = (settings.iceberg_catalog_name, uri, warehouse, settings.iceberg_namespace, *sorted(io_props.items()))
+    with _CATALOGS_LOCK:
+        catalog = _CATALOGS.get(key)
+        if catalog is None:
+            if rest:
+                catalog = load_catalog(settings.iceberg_catalog_name, type="rest", uri=uri, **io_props)
+            else:
+                if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+                    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                catalog = SqlCatalog(settings.iceberg_catalog_name, uri=uri, warehouse=warehouse, **io_props)
+            catalog.create_namespace_if_not_exists(settings.iceberg_namespace)
+            _CATALOGS[key] = catalog
+    return catalog
+
+
+class IcebergTable:
+    """A lake table stored as an Iceberg table `<namespace>.<name>` (identity-partitioned as the spec says).
+
+    Args:
+        spec: the table's name, schema, keys and partition columns.
+        settings: the catalog and the lake.
+    """
+
+    def __init__(self, spec: TableSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.identifier = (settings.iceberg_namespace, spec.name)
+        self._table: Table | None = None
+
+    def _load(self) -> Table | None:
+        """The table at its current snapshot (None when it does not exist)."""
+        try:
+            if self._table is None:
+                self._table = iceberg_catalog(self.settings).load_table(self.identifier)
+            else:
+                self._table = self._table.refresh()
+        except NoSuchTableError:
+            self._table = None
+        return self._table
+
+    def exists(self) -> bool:
+        return iceberg_catalog(self.settings).table_exists(self.identifier)
+
+    def create_if_missing(self) -> None:
+        if self.exists():
+            return
+        try:
+            with iceberg_catalog(self.settings).create_table_transaction(
+                self.identifier, schema=self.spec.schema, properties=TABLE_PROPERTIES
+            ) as txn:
+                if self.spec.partition_by:
+                    with txn.update_spec() as update:
+                        for column in self.spec.partition_by:
+                            update.add_identity(column)
+        except TableAlreadyExistsError:
+            pass
+
+    def merge(self, data: pa.Table, *, update_matched: bool = True) -> MergeStats:
+        """Upsert (or insert-if-absent) `data` on the spec's keys in one transaction.
+
+        Existing rows are read only where they can match: the source's partition values, and the source's
+        key values when there are few of them. Matched keys are found by an Arrow join. An upsert deletes the
+        matched rows (plus any other rows the pushed-down delete filter covers, which it writes back) and
+        appends the source; an insert-if-absent appends the unmatched rows. A concurrent commit makes the
+        whole merge start again, up to `COMMIT_ATTEMPTS` times.
+
+        Raises:
+            SchemaMismatchError: `data` lacks a required column or repeats a key.
+            CommitFailedException: every attempt lost to a concurrent commit.
+        """
+        data = conform(data, self.spec)
+        if data.num_rows == 0:
+            return MergeStats(0, 0)
+        check_unique_keys(data, self.spec)
+        self.create_if_missing()
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            table = self._load()
+            if table is None:
+                raise TableNotFoundError(f"Iceberg table {self.identifier} vanished during a merge")
+            try:
+                return self._merge_once(table, data, update_matched)
+            except CommitFailedException:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                logger.warning("merge into %s lost a commit race; retrying (%d)", self.spec.name, attempt)
+        raise AssertionError("unreachable")
+
+    def _merge_once(self, table: Table, data: pa.Table, update_matched: bool) -> MergeStats:
+        keys = list(self.spec.keys)
+        read_filters = self._key_filters(data)
+        if not update_matched:
+            existing = self._scan(table, keys, read_filters)
+            new_rows = data.join(existing, keys, join_type="left anti")
+            if new_rows.num_rows:
+                table.append(conform(new_rows, self.spec))
+            return MergeStats(inserted=new_rows.num_rows, updated=0)
+        candidates = self._scan(table, self.spec.column_names, read_filters)
+        matched = candidates.select(keys).join(data.select(keys), keys, join_type="left semi")
+        if matched.num_rows == 0:
+            table.append(data)
+            return MergeStats(inserted=data.num_rows, updated=0)
+        # Built from the matched keys, so it covers a subset of `candidates`: the rows it deletes that the
+        # source does not replace are appended back.
+        delete_filters = self._key_filters(matched)
+        covered = candidates.filter(_arrow_expression(delete_filters, self.spec))
+        kept = covered.join(data.select(keys), keys, join_type="left anti")
+        with table.transaction() as txn:
+            txn.delete(_iceberg_expression(delete_filters))
+            txn.append(conform(pa.concat_tables([conform(kept, self.spec), data]), self.spec))
+        return MergeStats(inserted=data.num_rows - matched.num_rows, updated=matched.num_rows)
+
+    def _key_filters(self, rows: pa.Table) -> list[Filter]:
+        """`in` filters on the key columns of `rows`: always on partition columns, else when small."""
+        filters: list[Filter] = []
+        for key in self.spec.keys:
+            values = pc.unique(rows.column(key))
+            if values.null_count == 0 and (key in self.spec.partition_by or len(values) <= PUSHDOWN_IN_LIMIT):
+                filters.append((key, "in", values.to_pylist()))
+        return filters
+
+    def _scan(self, table: Table, columns: Sequence[str], filters: Sequence[Filter]) -> pa.Table:
+        """Rows of `columns` matching the checked `filters`, cast to the spec's types. Large `in` sets on
+        non-partition columns are applied in Arrow after the scan."""
+        pushed = [f for f in filters if not self._arrow_only(f)]
+        late = [f for f in filters if self._arrow_only(f)]
+        wanted = list(dict.fromkeys([*columns, *(f[0] for f in late)]))
+        scan = table.scan(row_filter=_iceberg_expression(pushed), selected_fields=tuple(wanted))
+        result = scan.to_arrow().select(wanted).cast(check_columns(wanted, self.spec))
+        if late:
+            result = result.filter(_arrow_expression(late, self.spec))
+        return result.select(list(columns))
+
+    def _arrow_only(self, filter_: Filter) -> bool:
+        column, op, value = filter_
+        return op in ("in", "not in") and column not in self.spec.partition_by and len(value) > PUSHDOWN_IN_LIMIT
+
+    def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
+        schema = check_columns(columns, self.spec)
+        checked = check_filters(filters, self.spec)
+        table = self._load()
+        if table is None:
+            return schema.empty_table()
+        return self._scan(table, schema.names, checked)
+
+    def delete(self, filters: Sequence[Filter]) -> int:
+        expression = _iceberg_expression(check_filters(filters, self.spec))
+        table = self._load()
+        if table is None or table.current_snapshot() is None:
+            return 0
+        before = table.scan().count()
+        with table.transaction() as txn:
+            txn.delete(expression)
+        return before - self._load_required().scan().count()
+
+    def _load_required(self) -> Table:
+        table = self._load()
+        if table is None:
+            raise TableNotFoundError(f"Iceberg table {self.identifier} does not exist")
+        return table
+
+    def count(self) -> int:
+        table = self._load()
+        return 0 if table is None else table.scan().count()
+
+    def version(self) -> int | None:
+        table = self._load()
+        snapshot = None if table is None else table.current_snapshot()
+        return None if snapshot is None else snapshot.snapshot_id
+
+    def compact(self) -> None:
+        """Rewrite each partition holding more than `COMPACT_MIN_FILES` data files as one overwrite commit.
+
+        pyiceberg has no file rewrite action, so this reads the crowded partitions whole and overwrites
+        them: simple and atomic (a concurrent commit fails it, nothing is lost), but it holds those
+        partitions in memory and rewrites every row in them, even in files that were already large.
+        """
+        table = self._load()
+        if table is None or table.current_snapshot() is None:
+            return
+        files = table.inspect.files()
+        per_partition = Counter(tuple(sorted(p.items())) for p in files.column("partition").to_pylist())
+        crowded = [dict(p) for p, n in per_partition.items() if n > COMPACT_MIN_FILES]
+        if not crowded:
+            return
+        scope = reduce(Or, (_partition_expression(p) for p in crowded), AlwaysFalse())
+        rows = conform(table.scan(row_filter=scope).to_arrow(), self.spec)
+        with table.transaction() as txn:
+            txn.overwrite(rows, overwrite_filter=scope)
+        logger.info("compacted %d partition(s) of %s", len(crowded), self.spec.name)
+
+    def vacuum(self, retain_hours: int = 168) -> None:
+        """Expire snapshots older than `retain_hours` (branch and tag heads are kept)."""
+        table = self._load()
+        if table is None:
+            return
+        cutoff_ms = (datetime.now(UTC) - timedelta(hours=retain_hours)).timestamp() * 1000
+        protected = {ref.snapshot_id for ref in table.refs().values()}
+        expired = [
+            s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s.snapshot_id not in protected
+        ]
+        if expired:
+            table.maintenance.expire_snapshots().by_ids(expired).commit()
+        logger.info("expired %d snapshot(s) of %s", len(expired), self.spec.name)
+
+    def duckdb_source(self) -> str:
+        """`iceberg_scan('<metadata.json>')` of the current snapshot at call time (creates the empty table
+        first so the expression always resolves)."""
+        self.create_if_missing()
+        location = self._load_required().metadata_location.removeprefix("file://")
+        return "iceberg_scan('{}')".format(location.replace("'", "''"))
+
+
+def _iceberg_expression(filters: Sequence[Filter]) -> BooleanExpression:
+    """The pyiceberg conjunction of checked filters (AlwaysTrue when there are none)."""
+    expressions: list[BooleanExpression] = []
+    for column, op, value in filters:
+        if op == "in":
+            expressions.append(In(column, [_iceberg_value(v) for v in value]))
+        elif op == "not in":
+            expressions.append(NotIn(column, [_iceberg_value(v) for v in value]))
+        else:
+            expressions.append(_COMPARISONS[op](column, _iceberg_value(value)))
+    return reduce(And, expressions, AlwaysTrue())
+
+
+def _iceberg_value(value: Any) -> Any:
+    # Naive datetimes are UTC, as every timestamp in the lake is.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _partition_expression(partition: dict[str, Any]) -> BooleanExpression:
+    parts = [IsNull(c) if v is None else EqualTo(c, _iceberg_value(v)) for c, v in partition.items()]
+    return reduce(And, parts, AlwaysTrue())
+
+
+def _arrow_expression(filters: Sequence[Filter], spec: TableSpec) -> pc.Expression:
+    """The Arrow compute conjunction of checked filters."""
+    expression = pc.scalar(True)
+    for column, op, value in filters:
+        field = pc.field(column)
+        field_type = spec.schema.field(column).type
+        if op in ("in", "not in"):
+            member = field.isin(pa.array([_iceberg_value(v) for v in value], type=field_type))
+            expression = expression & (member if op == "in" else ~member)
+            continue
+        scalar = pc.scalar(_iceberg_value(value), type=field_type)
+        comparisons = {"=": field == scalar, "!=": field != scalar, "<": field < scalar}
+        comparisons |= {"<=": field <= scalar, ">": field > scalar, ">=": field >= scalar}
+        expression = expression & comparisons[op]
+    return expression
