@@ -52,6 +52,7 @@ class SessionPlan:
     steps: list[Step]
     is_sub: bool = False
     child_plans: list[SessionPlan] = field(default_factory=list)
+    spans: list[str] = field(default_factory=list)
     ends: bool = True
 
 
@@ -116,6 +117,8 @@ class TraceBuilder:
                 else:
                     t = self._tool(st, llm_span, call_id, req, t)
             t += rng.randint(5, 30)
+        for name in plan.spans:
+            t = self._generic_span(st, name, t)
         if plan.ends:
             self.emit(
                 "session_end",
@@ -133,6 +136,25 @@ class TraceBuilder:
                 },
             )
         return t
+
+    def _generic_span(self, st: _State, name: str, t: int) -> int:
+        """A rare generic span: a context compaction, or an outbound message on a channel session."""
+        rng, key, span = self.rng, st.plan.key, uuid4_str(self.rng)
+        start: dict[str, Any] = {"hook": "before_compaction", "pluginId": PLUGIN_ID, "sessionKey": key}
+        end: dict[str, Any] = {"hook": "after_compaction", "pluginId": PLUGIN_ID, "sessionKey": key}
+        if name == "compaction":
+            start |= {"name": name, "messageCount": st.history, "tokenCount": st.ctx}
+            end |= {"spanName": name, "messageCount": 2, "tokenCount": st.ctx // rng.randint(4, 9)}
+            duration = rng.randint(4_000, 40_000)
+        else:
+            channel = key.split(":")[2]
+            start |= {"hook": "message_sending", "name": name, "channel": channel}
+            end |= {"hook": "message_sent", "spanName": name, "channel": channel, "success": True}
+            duration = rng.randint(80, 1_200)
+        self.emit("span_start", span, st.root, t, start)
+        t += duration
+        self.emit("span_end", span, st.root, t, end)
+        return t + rng.randint(2, 20)
 
     def _llm(self, st: _State, step: Step, t: int) -> tuple[str, list[str], int]:
         rng, plan, m = self.rng, st.plan, st.plan.model
