@@ -9,21 +9,24 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 from clawtrace_pipelines.core.errors import InvalidIdError
 
 SCHEMA_VERSION = 1
 
-# Ids end up in object keys and file names (`event-<eventId>.json`): no control characters (NUL included),
-# no path separators, no dot-only names, bounded length.
-_SAFE_ID = re.compile(r"[^\x00-\x1f\x7f/\\]{1,256}")
+# Ids end up in object keys and file names (`event-<eventId>.json`): no control characters (NUL included), no
+# path separators, no leading dot (no '.', '..' or hidden file), bounded length. Checked in pydantic-core's
+# regex engine (no Python call per record), which matters at 50k events/s.
+SAFE_ID_PATTERN = r"^[^\x00-\x1f\x7f/\\.][^\x00-\x1f\x7f/\\]{0,255}$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
+_UUID = re.compile(UUID_PATTERN)
 
 
 class EventType(StrEnum):
@@ -44,10 +47,10 @@ def check_safe_id(value: str, what: str = "id") -> str:
     """Return `value` if it is usable as a storage path segment.
 
     Raises:
-        InvalidIdError: empty, too long, a control or separator character, or '.'/'..'.
+        InvalidIdError: empty, too long, a control or separator character, or a leading dot.
     """
-    if not isinstance(value, str) or not _SAFE_ID.fullmatch(value) or value in {".", ".."}:
-        raise InvalidIdError(f"{what} must be 1-256 characters without control characters or slashes")
+    if not isinstance(value, str) or not _SAFE_ID.match(value):
+        raise InvalidIdError(f"{what} must be 1-256 characters without control characters, slashes or a leading dot")
     return value
 
 
@@ -57,25 +60,14 @@ def check_uuid(value: str, what: str = "id") -> str:
     Raises:
         InvalidIdError: not a UUID in its canonical 36-character form.
     """
-    try:
-        parsed = uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise InvalidIdError(f"{what} is not a UUID") from exc
-    if len(value) != 36:
-        raise InvalidIdError(f"{what} is not a UUID in canonical form")
-    return str(parsed)
+    if not isinstance(value, str) or not _UUID.match(value):
+        raise InvalidIdError(f"{what} is not a UUID")
+    return value.lower()
 
 
-def _safe_id(value: str) -> str:
-    return check_safe_id(value)
-
-
-def _uuid(value: str) -> str:
-    return check_uuid(value)
-
-
-SafeId = Annotated[str, AfterValidator(_safe_id)]
-UuidStr = Annotated[str, AfterValidator(_uuid)]
+SafeId = Annotated[str, StringConstraints(pattern=SAFE_ID_PATTERN)]
+# Canonical (36-character, hyphenated) UUIDs; compare with `.lower()` since case is not significant.
+UuidStr = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
 
 

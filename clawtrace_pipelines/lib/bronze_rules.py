@@ -187,9 +187,9 @@ def _accept(
         raise _Reject("schema", _describe(exc, "event.payload"), event_id) from None
     if event.tsMs > MAX_TS_MS:
         raise _Reject("schema", f"event.tsMs {event.tsMs} is beyond year 9999", event_id)
-    if record.accountId != tenant:
+    if record.accountId.lower() != tenant:
         raise _Reject("tenant_mismatch", "accountId does not match the tenant folder", event_id)
-    if record.agentId != agent:
+    if record.agentId.lower() != agent:
         raise _Reject("agent_mismatch", "agentId does not match the agent folder", event_id)
 
     event_type = event.eventType.value
