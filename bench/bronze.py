@@ -60,9 +60,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--format", default="delta", choices=["delta", "iceberg"])
     parser.add_argument("--layouts", default="batched,per-event")
+    parser.add_argument(
+        "--workdir",
+        default=str(Path(__file__).parent / "out"),
+        help="Where the temporary lakes go (the machine's /tmp can be slow to create files in)",
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {"name": "bronze", "format": args.format}
-    with tempfile.TemporaryDirectory(prefix="bench-bronze-") as root:
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-bronze-", dir=args.workdir) as root:
         for layout in args.layouts.split(","):
             lake = lake_dir(root, layout)
             manifest = simulate_events(lake, args.events, layout)

@@ -21,7 +21,7 @@ TENANTS, AGENTS = 4, 5
 
 def simulate_events(lake: str, events: int, layout: str, *, seed: int = 11, hours: int = 48) -> dict[str, Any]:
     """Simulate about `events` deliveries into `lake` (traces per agent sized from a small probe)."""
-    with tempfile.TemporaryDirectory() as probe_dir:
+    with tempfile.TemporaryDirectory(dir=str(Path(lake).parent)) as probe_dir:
         probe = simulate(
             Settings(lake=probe_dir),
             SimulationConfig(tenants=TENANTS, agents_per_tenant=AGENTS, traces=3, seed=seed, start=START, hours=hours),

@@ -188,6 +188,24 @@ PAYLOAD_MODELS: dict[EventType, type[BasePayload]] = {
 }
 
 
+def _typed_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(name for name, info in model.model_fields.items() if info.annotation is not Any)
+
+
+# Payload fields with a type to check; the others are `Any` and accept whatever they hold.
+PAYLOAD_TYPED_FIELDS: dict[EventType, tuple[str, ...]] = {t: _typed_fields(m) for t, m in PAYLOAD_MODELS.items()}
+
+
+def check_payload(event_type: EventType, payload: dict[str, Any]) -> None:
+    """Validate the typed fields of a payload against its event type's model (raises ValidationError).
+
+    Only the typed fields are handed to pydantic: `Any` fields and extra fields would be accepted as they
+    are anyway, and copying large prompts and tool results through the validator is most of its cost.
+    """
+    fields = PAYLOAD_TYPED_FIELDS[event_type]
+    PAYLOAD_MODELS[event_type].model_validate({k: payload[k] for k in fields if k in payload})
+
+
 class Event(BaseModel):
     """One hook event. Extra top-level fields are kept (`model_extra`), never dropped."""
 

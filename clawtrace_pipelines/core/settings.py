@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024, gt=0, description="A raw record larger than this is quarantined, not loaded"
     )
     rejected_excerpt_chars: int = Field(default=2048, gt=0)
+    parse_workers: int = Field(
+        default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
+    )
 
     @field_validator("lake")
     @classmethod

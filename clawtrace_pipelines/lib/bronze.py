@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clawtrace_pipelines.core.lake import open_table
-from clawtrace_pipelines.core.lake.storage import FileInfo, LakeStorage, read_many
+from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
-from clawtrace_pipelines.lib.bronze_rules import ParsedFile, parse_file
+from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, workers_for
+from clawtrace_pipelines.lib.bronze_rules import ParsedFile
 from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
 
@@ -102,8 +103,12 @@ def run_bronze(
         mode = "reconcile" if reconcile else "tick"
     report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
     loader = _Loader(settings, storage, processed, now, run_id, report)
-    for chunk in _chunks(storage, found, settings, chunk_records, progress):
-        loader.flush(chunk)
+    for files, candidates, missing in _chunks(settings, found, now, chunk_records, progress):
+        for path in missing:
+            # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
+            log.warning("cannot read %s", path)
+        report.missing_files += len(missing)
+        loader.flush(files, candidates)
     processed.record(
         [
             LogEntry(path=a.path, kind="arrival", dt=folder_date(a.path), size=a.size, fingerprint=a.fingerprint)
@@ -119,41 +124,36 @@ def run_bronze(
 
 
 def _chunks(
-    storage: LakeStorage, found: Discovery, settings: Settings, chunk_records: int, progress: bool
-) -> Iterator[list[ParsedFile]]:
+    settings: Settings, found: Discovery, now: datetime, chunk_records: int, progress: bool
+) -> Iterator[tuple[list[ParsedFile], pa.Table, list[str]]]:
+    """Parsed files in chunks of about `chunk_records` candidate rows (one table commit each)."""
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(found.files), unit="file", desc="bronze", leave=False)
-    chunk: list[ParsedFile] = []
-    pending = 0
-    group = 512
-    for start in range(0, len(found.files), group):
-        infos: list[FileInfo] = found.files[start : start + group]
-        contents = read_many(storage, [f.path for f in infos])
-        for info in infos:
-            data = contents[info.path]
-            if isinstance(data, Exception):
-                # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
-                log.warning("cannot read %s: %s", info.path, data)
-                chunk.append(ParsedFile(path=info.path, size=-1))
-                continue
-            parsed = parse_file(
-                info.path,
-                data,
-                max_record_bytes=settings.max_record_bytes,
-                excerpt_chars=settings.rejected_excerpt_chars,
+    files: list[ParsedFile] = []
+    tables: list[pa.Table] = []
+    missing: list[str] = []
+    rows = 0
+    workers = workers_for(settings, found.files)
+    for group in parse_files(settings, found.files, now, workers):
+        offset = len(files)
+        files.extend(group.files)
+        tables.append(
+            group.rows.set_column(
+                group.rows.schema.get_field_index("_file"), "_file", pc.add(group.rows.column("_file"), offset)
             )
-            chunk.append(parsed)
-            pending += parsed.records_read
+        )
+        missing.extend(group.missing)
+        rows += group.rows.num_rows
         if bar is not None:
-            bar.update(len(infos))
-        if pending >= chunk_records:
-            yield chunk
-            chunk, pending = [], 0
-    if chunk:
-        yield chunk
+            bar.update(len(group.files) + len(group.missing))
+        if rows >= chunk_records:
+            yield files, pa.concat_tables(tables), missing
+            files, tables, missing, rows = [], [], [], 0
+    if files or missing:
+        yield files, pa.concat_tables(tables) if tables else candidate_table([], now), missing
     if bar is not None:
         bar.close()
 
@@ -175,12 +175,9 @@ class _Loader:
         self.run_id = run_id
         self.report = report
 
-    def flush(self, files: list[ParsedFile]) -> None:
-        readable = [f for f in files if f.size >= 0]
-        self.report.missing_files += len(files) - len(readable)
+    def flush(self, readable: list[ParsedFile], candidates: pa.Table) -> None:
         if not readable:
             return
-        candidates = _candidate_table(readable, self.now)
         file_index = candidates.column("_file").to_numpy()
         is_new = self._new_rows_mask(candidates)
         new_rows = candidates.filter(pa.array(is_new)).drop_columns(["_file", "line"])
@@ -229,14 +226,20 @@ class _Loader:
         self.processed.record(entries, processed_at=self.now, run_id=self.run_id)
 
     def _new_rows_mask(self, candidates: pa.Table) -> np.ndarray:
-        """True for the first occurrence of each (tenant, event_id) that the table does not hold yet."""
+        """True for the first occurrence (by file, then line) of each (tenant, event_id) the table lacks."""
         n = candidates.num_rows
         if n == 0:
             return np.zeros(0, dtype=bool)
         keys = pc.binary_join_element_wise(candidates.column("tenant_id"), candidates.column("event_id"), "\x1f")
+        order = candidates.column("_file").to_numpy() * (1 << 32) + candidates.column("line").to_numpy()
+        perm = np.argsort(order, kind="stable")
+        grouped = (
+            pa.table({"k": keys.take(pa.array(perm)), "i": pa.array(np.arange(n))})
+            .group_by("k", use_threads=False)
+            .aggregate([("i", "min")])
+        )
         first = np.zeros(n, dtype=bool)
-        grouped = pa.table({"k": keys, "i": pa.array(np.arange(n))}).group_by("k").aggregate([("i", "min")])
-        first[grouped.column("i_min").to_numpy()] = True
+        first[perm[grouped.column("i_min").to_numpy()]] = True
         if self.events.exists():
             dates = pc.unique(candidates.column("event_date")).to_pylist()
             existing = self.events.read(columns=["tenant_id", "event_id"], filters=[("event_date", "in", dates)])
@@ -247,26 +250,6 @@ class _Loader:
                 present = pc.is_in(keys, value_set=existing_keys).to_numpy(zero_copy_only=False)
                 first &= ~present
         return first
-
-
-def _candidate_table(files: list[ParsedFile], now: datetime) -> pa.Table:
-    columns: dict[str, list] = {name: [] for name in files[0].rows}
-    file_ids: list[int] = []
-    for i, f in enumerate(files):
-        for name, values in f.rows.items():
-            columns[name].extend(values)
-        file_ids.extend([i] * f.candidates)
-    n = len(file_ids)
-    ts = pa.array(columns.pop("event_ts_ms"), pa.int64())
-    line = pa.array(columns.pop("line"), pa.int64())
-    arrays = {
-        "ingest_ts": pa.array([now] * n, EVENTS_ALL.schema.field("ingest_ts").type),
-        **{name: pa.array(columns[name], EVENTS_ALL.schema.field(name).type) for name in columns},
-        "event_ts_ms": ts,
-        "event_date": pc.cast(pc.cast(ts, pa.timestamp("ms", tz="UTC")), pa.date32()),
-    }
-    table = pa.table({name: arrays[name] for name in EVENTS_ALL.schema.names}, schema=EVENTS_ALL.schema)
-    return table.append_column("_file", pa.array(file_ids, pa.int64())).append_column("line", line)
 
 
 def _rejected_table(rejections: list, now: datetime) -> pa.Table:

@@ -15,7 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from clawtrace_pipelines.core.errors import InvalidIdError, LakeLayoutError
-from clawtrace_pipelines.core.events import PAYLOAD_MODELS, RawRecord, is_shadow_duplicate
+from clawtrace_pipelines.core.events import RawRecord, check_payload, is_shadow_duplicate
 from clawtrace_pipelines.core.lake.storage import parse_raw_path
 
 # Beyond year 9999 a timestamp has no calendar date: such a record is quarantined, not loaded.
@@ -66,9 +66,17 @@ class ParsedFile:
     rows: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in ROW_COLUMNS})
     rejections: list[Rejection] = field(default_factory=list)
 
+    detached: int = 0  # candidate rows already moved into an Arrow table (`detach_rows`)
+
     @property
     def candidates(self) -> int:
-        return len(self.rows["event_id"])
+        return len(self.rows["event_id"]) + self.detached
+
+    def detach_rows(self) -> dict[str, list[Any]]:
+        """Hand the candidate rows over (to be turned into Arrow), keeping their count."""
+        rows, self.rows = self.rows, {c: [] for c in ROW_COLUMNS}
+        self.detached += len(rows["event_id"])
+        return rows
 
 
 class _Reject(Exception):
@@ -79,8 +87,34 @@ class _Reject(Exception):
         self.event_id = event_id
 
 
+@dataclass(frozen=True)
+class FileContext:
+    """What the path of a raw file says: its tenant and agent, or why none of its records can be loaded."""
+
+    relpath: str
+    is_batch: bool
+    tenant: str | None
+    agent: str | None
+    error: tuple[str, str] | None  # (reason_code, reason) that applies to every record of the file
+    terminated: bool  # the file ends with a newline (a batch file not cut off mid-write)
+
+
+def file_context(relpath: str, data: bytes) -> FileContext:
+    """Check a raw file's path: layout, then tenant and agent folders (canonical UUIDs)."""
+    try:
+        raw_path = parse_raw_path(relpath)
+    except LakeLayoutError as exc:
+        return FileContext(relpath, False, None, None, ("layout", str(exc)), True)
+    try:
+        tenant, agent = raw_path.validate_ids()
+    except InvalidIdError as exc:
+        code = "invalid_tenant_folder" if "tenant" in str(exc) else "invalid_agent_folder"
+        return FileContext(relpath, raw_path.is_batch, None, None, (code, f"{exc}: {relpath}"), True)
+    return FileContext(relpath, raw_path.is_batch, tenant, agent, None, data.endswith(b"\n"))
+
+
 def parse_file(relpath: str, data: bytes, *, max_record_bytes: int, excerpt_chars: int) -> ParsedFile:
-    """Apply the bronze rules to one raw file.
+    """Apply the bronze rules to one raw file, record by record.
 
     Args:
         relpath: the file's path relative to the lake root (`raw/v1/tenant=.../x.ndjson`).
@@ -92,58 +126,69 @@ def parse_file(relpath: str, data: bytes, *, max_record_bytes: int, excerpt_char
         The parsed file; never raises for bad content.
     """
     parsed = ParsedFile(path=relpath, size=len(data))
-
-    def reject(line: int, raw: bytes, code: str, reason: str, event_id: str | None = None) -> None:
-        parsed.rejections.append(
-            Rejection(
-                raw_path=relpath,
-                line=line,
-                reason_code=code,
-                reason=reason,
-                record_bytes=len(raw),
-                excerpt=raw[: excerpt_chars * 4].decode("utf-8", errors="replace")[:excerpt_chars],
-                tenant_id=tenant,
-                agent_id=agent,
-                event_id=event_id,
-            )
-        )
-
-    tenant: str | None = None
-    agent: str | None = None
-    folder_error: tuple[str, str] | None = None
-    try:
-        raw_path = parse_raw_path(relpath)
-        is_batch = raw_path.is_batch
-        try:
-            tenant, agent = raw_path.validate_ids()
-        except InvalidIdError as exc:
-            code = "invalid_tenant_folder" if "tenant" in str(exc) else "invalid_agent_folder"
-            folder_error = (code, f"{exc}: {relpath}")
-    except LakeLayoutError as exc:
+    ctx = file_context(relpath, data)
+    if ctx.error and ctx.error[0] == "layout":
         parsed.records_read = 1
-        reject(0, data, "layout", str(exc))
+        add_rejection(parsed, ctx, 0, data, *ctx.error, excerpt_chars=excerpt_chars)
         return parsed
-
-    records = _split_records(data, is_batch)
+    records = _split_records(data, ctx.is_batch)
     if not records:
         parsed.records_read = 1
-        reject(0, data, "empty_file", "the file holds no record")
+        add_rejection(parsed, ctx, 0, data, "empty_file", "the file holds no record", excerpt_chars=excerpt_chars)
         return parsed
-
     last_index = len(records) - 1
     for index, (line_no, raw) in enumerate(records):
-        parsed.records_read += 1
-        if folder_error:
-            reject(line_no, raw, *folder_error)
-            continue
-        try:
-            _accept(parsed, raw, line_no, tenant, agent, relpath, max_record_bytes)
-        except _Reject as rej:
-            code, reason = rej.code, rej.reason
-            if code == "invalid_json" and index == last_index and not data.endswith(b"\n") and is_batch:
-                code, reason = "truncated", f"last record is cut off (file truncated mid-write?): {reason}"
-            reject(line_no, raw, code, reason, rej.event_id)
+        parse_record(parsed, ctx, raw, line_no, index == last_index, max_record_bytes, excerpt_chars)
     return parsed
+
+
+def parse_record(
+    parsed: ParsedFile,
+    ctx: FileContext,
+    raw: bytes,
+    line_no: int,
+    is_last: bool,
+    max_record_bytes: int,
+    excerpt_chars: int,
+) -> None:
+    """Account for one record of a file: a candidate row, a rejection, or a shadow duplicate."""
+    parsed.records_read += 1
+    if ctx.error:
+        add_rejection(parsed, ctx, line_no, raw, *ctx.error, excerpt_chars=excerpt_chars)
+        return
+    try:
+        _accept(parsed, raw, line_no, ctx.tenant, ctx.agent, ctx.relpath, max_record_bytes)
+    except _Reject as rej:
+        code, reason = rej.code, rej.reason
+        if code == "invalid_json" and is_last and ctx.is_batch and not ctx.terminated:
+            code, reason = "truncated", f"last record is cut off (file truncated mid-write?): {reason}"
+        add_rejection(parsed, ctx, line_no, raw, code, reason, rej.event_id, excerpt_chars=excerpt_chars)
+
+
+def add_rejection(
+    parsed: ParsedFile,
+    ctx: FileContext,
+    line: int,
+    raw: bytes,
+    code: str,
+    reason: str,
+    event_id: str | None = None,
+    *,
+    excerpt_chars: int,
+) -> None:
+    parsed.rejections.append(
+        Rejection(
+            raw_path=ctx.relpath,
+            line=line,
+            reason_code=code,
+            reason=reason,
+            record_bytes=len(raw),
+            excerpt=raw[: excerpt_chars * 4].decode("utf-8", errors="replace")[:excerpt_chars],
+            tenant_id=ctx.tenant,
+            agent_id=ctx.agent,
+            event_id=event_id,
+        )
+    )
 
 
 def _split_records(data: bytes, is_batch: bool) -> list[tuple[int, bytes]]:
@@ -182,7 +227,7 @@ def _accept(
     event = record.event
     payload = event.payload
     try:
-        PAYLOAD_MODELS[event.eventType].model_validate(payload)
+        check_payload(event.eventType, payload)
     except ValidationError as exc:
         raise _Reject("schema", _describe(exc, "event.payload"), event_id) from None
     if event.tsMs > MAX_TS_MS:

@@ -77,7 +77,7 @@ PRIMARY_MODELS = Weighted(
         (QWEN_CODER, 4),
     ]
 )
-ANY_MODEL = Weighted([(m, 1.0) for m in PRIMARY_MODELS.items] + [(GLM_AIR, 1.5)])
+ANY_MODEL = Weighted([(m, 1.0) for m in PRIMARY_MODELS.items] + [(GLM_AIR, 4.0)])
 CHEAP_MODELS = [HAIKU, GPT41_MINI, GEMINI_FLASH, DEEPSEEK_CHAT]
 RUNAWAY_MODELS = [SONNET, OPUS, GPT4O]
 

@@ -58,3 +58,8 @@ def iso_ms(ts_ms: int) -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
         _SECONDS[sec] = prefix
     return f"{prefix}.{ms:03d}Z"
+
+
+def between(rng: Random, lo: int, hi: int) -> int:
+    """A uniform int in `[lo, hi]`: one `random()` call, several times cheaper than `Random.randint`."""
+    return lo + int(rng.random() * (hi - lo + 1))

@@ -8,6 +8,10 @@ delta-rs facts this module relies on (deltalake 1.6):
 - Reading through `to_pyarrow_dataset()` wraps the object store in a Python filesystem that can abort the
   interpreter at exit; `DeltaTable.scan(predicate=...)` reads with DataFusion instead, pruning partitions
   and filtering rows, and returns `string_view` columns that are cast back to the spec's types.
+- A `write_deltalake(mode="error")` that loses the race to create a table is retried as an append on top of
+  the winner's version, so a table is created empty and then merged into, never created by writing data.
+- A MERGE that changes no row makes no commit (the version stays), as does a DELETE that matches nothing.
+- `DeltaTable.is_deltatable` keeps the GIL during its object-store requests (the other calls release it).
 - S3 commits use conditional PUT (`If-None-Match`), which moto and real S3 both honour, so no locking
   provider or `AWS_S3_ALLOW_UNSAFE_RENAME` is needed.
 """
@@ -21,8 +25,10 @@ from typing import Any
 
 import deltalake
 import pyarrow as pa
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 
+from clawtrace_pipelines.core.errors import TableNotFoundError
 from clawtrace_pipelines.core.lake.storage import delta_storage_options
 from clawtrace_pipelines.core.lake.table import (
     Filter,
@@ -37,6 +43,7 @@ from clawtrace_pipelines.core.tables import TableSpec
 
 logger = logging.getLogger(__name__)
 
+COMMIT_ATTEMPTS = 5
 _SQL_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "in": "IN", "not in": "NOT IN"}
 
 
@@ -62,31 +69,39 @@ class DeltaTable:
             return self._table
         try:
             self._table = deltalake.DeltaTable(self.uri, storage_options=self._options or None)
-        except TableNotFoundError:
+        except DeltaTableNotFoundError:
             return None
         return self._table
 
     def exists(self) -> bool:
-        return deltalake.DeltaTable.is_deltatable(self.uri, storage_options=self._options or None)
+        # Not DeltaTable.is_deltatable: it holds the GIL during its requests, which deadlocks against an
+        # S3 server running in this process (moto in tests) and stalls every other Python thread meanwhile.
+        return self._load() is not None
 
     def create_if_missing(self) -> None:
         if self.exists():
             return
-        deltalake.DeltaTable.create(
-            self.uri,
-            schema=self.spec.schema,
-            mode="ignore",
-            partition_by=list(self.spec.partition_by) or None,
-            name=self.spec.name,
-            description=self.spec.description or None,
-            storage_options=self._options or None,
-        )
+        try:
+            deltalake.DeltaTable.create(
+                self.uri,
+                schema=self.spec.schema,
+                mode="ignore",
+                partition_by=list(self.spec.partition_by) or None,
+                name=self.spec.name,
+                description=self.spec.description or None,
+                storage_options=self._options or None,
+            )
+        except DeltaError:
+            # Another writer created it between the check and the commit.
+            if not self.exists():
+                raise
 
     def merge(self, data: pa.Table, *, update_matched: bool = True) -> MergeStats:
         """MERGE `data` on the spec's keys in one commit; no commit when nothing changes.
 
         Raises:
             SchemaMismatchError: `data` lacks a required column or repeats a key.
+            CommitFailedError: every attempt conflicted with a concurrent commit.
         """
         data = conform(data, self.spec)
         if data.num_rows == 0:
@@ -94,10 +109,25 @@ class DeltaTable:
         check_unique_keys(data, self.spec)
         table = self._load()
         if table is None:
-            if self._create_with(data):
-                return MergeStats(inserted=data.num_rows, updated=0)
+            # Not created by writing `data` as version 0: delta-rs retries a losing "error if exists" write
+            # as an append on top of the winner's, so two first writers would both insert every row.
+            self.create_if_missing()
             table = self._load()
-            assert table is not None
+            if table is None:
+                raise TableNotFoundError(f"Delta table {self.uri} could not be created")
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return self._merge_once(table, data, update_matched)
+            except CommitFailedError:
+                # delta-rs retries commits that do not conflict; one that does (a concurrent write to a
+                # partition this merge read) is redone from the newer version.
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                logger.warning("merge into %s lost a commit race; retrying (%d)", self.spec.name, attempt)
+                table.update_incremental()
+        raise AssertionError("unreachable")
+
+    def _merge_once(self, table: deltalake.DeltaTable, data: pa.Table, update_matched: bool) -> MergeStats:
         # Naming every key (the partition column among them) lets delta-rs prune to the source's partitions.
         predicate = " AND ".join(f't."{k}" = s."{k}"' for k in self.spec.keys)
         merger = table.merge(data, predicate, source_alias="s", target_alias="t", streamed_exec=False)
@@ -114,24 +144,6 @@ class DeltaTable:
             inserted=int(metrics["num_target_rows_inserted"]),
             updated=int(metrics["num_target_rows_updated"]),
         )
-
-    def _create_with(self, data: pa.Table) -> bool:
-        """Create the table by writing `data` as its first version; False when another writer won."""
-        try:
-            deltalake.write_deltalake(
-                self.uri,
-                data,
-                partition_by=list(self.spec.partition_by) or None,
-                mode="error",
-                name=self.spec.name,
-                description=self.spec.description or None,
-                storage_options=self._options or None,
-            )
-        except DeltaError:
-            if not self.exists():
-                raise
-            return False
-        return True
 
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
@@ -162,11 +174,11 @@ class DeltaTable:
         counted = _stats_count(table)
         if counted is not None:
             return counted
-        return pa.table(table.scan(columns=[self.spec.keys[0]])).num_rows
+        return int(pa.table(table.scan(columns=[self.spec.keys[0]])).num_rows)
 
     def version(self) -> int | None:
         table = self._load()
-        return None if table is None else table.version()
+        return None if table is None else int(table.version())
 
     def compact(self) -> None:
         table = self._load()

@@ -16,35 +16,22 @@ pyiceberg facts this module relies on (0.12):
 from __future__ import annotations
 
 import logging
+import operator
 import threading
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg import expressions as ice
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
-from pyiceberg.expressions import (
-    AlwaysFalse,
-    AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThan,
-    GreaterThanOrEqual,
-    In,
-    IsNull,
-    LessThan,
-    LessThanOrEqual,
-    NotEqualTo,
-    NotIn,
-    Or,
-)
 from pyiceberg.table import Table
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
@@ -66,21 +53,24 @@ logger = logging.getLogger(__name__)
 PUSHDOWN_IN_LIMIT = 1000
 # A partition with more data files than this is rewritten by `compact`.
 COMPACT_MIN_FILES = 4
-COMMIT_ATTEMPTS = 3
-# Old metadata.json files are deleted after a commit, keeping this many for readers and time travel.
+COMMIT_ATTEMPTS = 5
 TABLE_PROPERTIES = {
+    # pyiceberg would otherwise rebase a commit that lost a race onto the winner's snapshot and retry it:
+    # right for blind appends, wrong for a merge whose appended rows were chosen by reading the old
+    # snapshot (both writers would insert the same key). The merge redoes its read instead.
+    "commit.retry.num-retries": "0",
+    # Old metadata.json files are deleted after a commit, keeping this many for readers and time travel.
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "100",
 }
 
-_COMPARISONS = {
-    "=": EqualTo,
-    "!=": NotEqualTo,
-    "<": LessThan,
-    "<=": LessThanOrEqual,
-    ">": GreaterThan,
-    ">=": GreaterThanOrEqual,
-}
+_ICEBERG_OPS: dict[str, type[ice.BooleanExpression]] = {"=": ice.EqualTo, "!=": ice.NotEqualTo}
+_ICEBERG_OPS |= {"<": ice.LessThan, "<=": ice.LessThanOrEqual, ">": ice.GreaterThan, ">=": ice.GreaterThanOrEqual}
+_ARROW_OPS: dict[str, Callable[[Any, Any], Any]] = {"=": operator.eq, "!=": operator.ne, "<": operator.lt}
+_ARROW_OPS |= {"<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_ALWAYS_TRUE = cast(ice.BooleanExpression, ice.AlwaysTrue())
+_ALWAYS_FALSE = cast(ice.BooleanExpression, ice.AlwaysFalse())
+_T = TypeVar("_T")
 _CATALOGS: dict[tuple[Any, ...], Catalog] = {}
 _CATALOGS_LOCK = threading.Lock()
 
@@ -159,8 +149,10 @@ class IcebergTable:
                     with txn.update_spec() as update:
                         for column in self.spec.partition_by:
                             update.add_identity(column)
-        except TableAlreadyExistsError:
-            pass
+        except (TableAlreadyExistsError, CommitFailedException):
+            # Another writer created it first (the SQL catalog reports that race as a failed commit).
+            if not self.exists():
+                raise
 
     def merge(self, data: pa.Table, *, update_matched: bool = True) -> MergeStats:
         """Upsert (or insert-if-absent) `data` on the spec's keys in one transaction.
@@ -180,16 +172,24 @@ class IcebergTable:
             return MergeStats(0, 0)
         check_unique_keys(data, self.spec)
         self.create_if_missing()
+        return self._with_retries(lambda table: self._merge_once(table, data, update_matched))
+
+    def _with_retries(self, action: Callable[[Table], _T]) -> _T:
+        """Run `action` on the current snapshot, again on a newer one when a concurrent commit won."""
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self._load()
             if table is None:
-                raise TableNotFoundError(f"Iceberg table {self.identifier} vanished during a merge")
+                raise TableNotFoundError(f"Iceberg table {self.identifier} does not exist")
+            missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+            if missing:
+                # A table created elsewhere (or by an older version of this module) gets them once.
+                table = table.transaction().set_properties(missing).commit_transaction()
             try:
-                return self._merge_once(table, data, update_matched)
+                return action(table)
             except CommitFailedException:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
-                logger.warning("merge into %s lost a commit race; retrying (%d)", self.spec.name, attempt)
+                logger.warning("commit to %s lost a race; retrying (%d)", self.spec.name, attempt)
         raise AssertionError("unreachable")
 
     def _merge_once(self, table: Table, data: pa.Table, update_matched: bool) -> MergeStats:
@@ -213,7 +213,7 @@ class IcebergTable:
         kept = covered.join(data.select(keys), keys, join_type="left anti")
         with table.transaction() as txn:
             txn.delete(_iceberg_expression(delete_filters))
-            txn.append(conform(pa.concat_tables([conform(kept, self.spec), data]), self.spec))
+            txn.append(pa.concat_tables([conform(kept, self.spec), data]))
         return MergeStats(inserted=data.num_rows - matched.num_rows, updated=matched.num_rows)
 
     def _key_filters(self, rows: pa.Table) -> list[Filter]:
@@ -251,19 +251,9 @@ class IcebergTable:
 
     def delete(self, filters: Sequence[Filter]) -> int:
         expression = _iceberg_expression(check_filters(filters, self.spec))
-        table = self._load()
-        if table is None or table.current_snapshot() is None:
+        if not self.exists():
             return 0
-        before = table.scan().count()
-        with table.transaction() as txn:
-            txn.delete(expression)
-        return before - self._load_required().scan().count()
-
-    def _load_required(self) -> Table:
-        table = self._load()
-        if table is None:
-            raise TableNotFoundError(f"Iceberg table {self.identifier} does not exist")
-        return table
+        return self._with_retries(lambda table: _delete(table, expression))
 
     def count(self) -> int:
         table = self._load()
@@ -281,15 +271,18 @@ class IcebergTable:
         them: simple and atomic (a concurrent commit fails it, nothing is lost), but it holds those
         partitions in memory and rewrites every row in them, even in files that were already large.
         """
-        table = self._load()
-        if table is None or table.current_snapshot() is None:
+        if self.exists():
+            self._with_retries(self._compact_once)
+
+    def _compact_once(self, table: Table) -> None:
+        if table.current_snapshot() is None:
             return
         files = table.inspect.files()
         per_partition = Counter(tuple(sorted(p.items())) for p in files.column("partition").to_pylist())
         crowded = [dict(p) for p, n in per_partition.items() if n > COMPACT_MIN_FILES]
         if not crowded:
             return
-        scope = reduce(Or, (_partition_expression(p) for p in crowded), AlwaysFalse())
+        scope = reduce(lambda a, b: ice.Or(a, b), map(_partition_expression, crowded), _ALWAYS_FALSE)
         rows = conform(table.scan(row_filter=scope).to_arrow(), self.spec)
         with table.transaction() as txn:
             txn.overwrite(rows, overwrite_filter=scope)
@@ -313,47 +306,68 @@ class IcebergTable:
         """`iceberg_scan('<metadata.json>')` of the current snapshot at call time (creates the empty table
         first so the expression always resolves)."""
         self.create_if_missing()
-        location = self._load_required().metadata_location.removeprefix("file://")
+        table = self._load()
+        if table is None:
+            raise TableNotFoundError(f"Iceberg table {self.identifier} vanished")
+        location = table.metadata_location.removeprefix("file://")
         return "iceberg_scan('{}')".format(location.replace("'", "''"))
 
 
-def _iceberg_expression(filters: Sequence[Filter]) -> BooleanExpression:
+def _delete(table: Table, expression: ice.BooleanExpression) -> int:
+    if table.current_snapshot() is None:
+        return 0
+    before = table.scan().count()
+    with warnings.catch_warnings():
+        # pyiceberg warns when nothing matched; for a delete by filter that is an ordinary outcome.
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
+        with table.transaction() as txn:
+            txn.delete(expression)
+    # The commit updated `table` to its own result, so a concurrent later commit is not counted.
+    return before - table.scan().count()
+
+
+def _iceberg_expression(filters: Sequence[Filter]) -> ice.BooleanExpression:
     """The pyiceberg conjunction of checked filters (AlwaysTrue when there are none)."""
-    expressions: list[BooleanExpression] = []
+    expressions = []
     for column, op, value in filters:
-        if op == "in":
-            expressions.append(In(column, [_iceberg_value(v) for v in value]))
-        elif op == "not in":
-            expressions.append(NotIn(column, [_iceberg_value(v) for v in value]))
+        if op in ("in", "not in"):
+            expressions.append(_predicate(ice.In if op == "in" else ice.NotIn, column, [_utc(v) for v in value]))
         else:
-            expressions.append(_COMPARISONS[op](column, _iceberg_value(value)))
-    return reduce(And, expressions, AlwaysTrue())
+            expressions.append(_predicate(_ICEBERG_OPS[op], column, _utc(value)))
+    return _conjunction(expressions)
 
 
-def _iceberg_value(value: Any) -> Any:
+def _partition_expression(partition: dict[str, Any]) -> ice.BooleanExpression:
+    return _conjunction(
+        _predicate(ice.IsNull, c) if v is None else _predicate(ice.EqualTo, c, _utc(v)) for c, v in partition.items()
+    )
+
+
+def _predicate(kind: type[ice.BooleanExpression], *args: Any) -> ice.BooleanExpression:
+    # pyiceberg predicates are pydantic models: type checkers see the synthesized keyword-only __init__,
+    # not the positional (term, literal) one they define.
+    return cast(Callable[..., ice.BooleanExpression], kind)(*args)
+
+
+def _conjunction(expressions: Iterable[ice.BooleanExpression]) -> ice.BooleanExpression:
+    return reduce(lambda left, right: ice.And(left, right), expressions, _ALWAYS_TRUE)
+
+
+def _utc(value: Any) -> Any:
     # Naive datetimes are UTC, as every timestamp in the lake is.
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
 
-def _partition_expression(partition: dict[str, Any]) -> BooleanExpression:
-    parts = [IsNull(c) if v is None else EqualTo(c, _iceberg_value(v)) for c, v in partition.items()]
-    return reduce(And, parts, AlwaysTrue())
-
-
 def _arrow_expression(filters: Sequence[Filter], spec: TableSpec) -> pc.Expression:
-    """The Arrow compute conjunction of checked filters."""
+    """The Arrow compute conjunction of checked filters (the same semantics as `_iceberg_expression`)."""
     expression = pc.scalar(True)
     for column, op, value in filters:
-        field = pc.field(column)
-        field_type = spec.schema.field(column).type
+        field, field_type = pc.field(column), spec.schema.field(column).type
         if op in ("in", "not in"):
-            member = field.isin(pa.array([_iceberg_value(v) for v in value], type=field_type))
-            expression = expression & (member if op == "in" else ~member)
-            continue
-        scalar = pc.scalar(_iceberg_value(value), type=field_type)
-        comparisons = {"=": field == scalar, "!=": field != scalar, "<": field < scalar}
-        comparisons |= {"<=": field <= scalar, ">": field > scalar, ">=": field >= scalar}
-        expression = expression & comparisons[op]
+            member = field.isin(pa.array([_utc(v) for v in value], type=field_type))
+            expression &= member if op == "in" else ~member
+        else:
+            expression &= _ARROW_OPS[op](field, pc.scalar(_utc(value), type=field_type))
     return expression

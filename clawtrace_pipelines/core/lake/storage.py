@@ -10,6 +10,7 @@ Paths stored in tables and logs are relative to the lake root, so a lake can mov
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -105,6 +106,7 @@ class LakeStorage:
         self.root = settings.lake_root
         self.fs: fsspec.AbstractFileSystem = filesystem(settings)
         self._root_path: str = self.fs._strip_protocol(self.root).rstrip("/")
+        self._made_dirs: set[str] = set()
 
     def full(self, relpath: str) -> str:
         """The filesystem path (protocol stripped) of a lake-relative path."""
@@ -126,14 +128,18 @@ class LakeStorage:
         """Write a whole object. Local files go through a temporary name and a rename, so a reader never
         sees half a file; an object store PUT is atomic by itself."""
         path = self.full(relpath)
-        parent = path.rsplit("/", 1)[0]
         if self.settings.lake_is_remote:
             self.fs.pipe_file(path, data)
             return
-        self.fs.makedirs(parent, exist_ok=True)
+        # Plain os calls: the per-event layout writes one small file per event, so each syscall counts.
+        parent = path.rsplit("/", 1)[0]
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        self.fs.pipe_file(tmp, data)
-        self.fs.mv(tmp, path)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
 
     def read_bytes(self, relpath: str) -> bytes:
         return bytes(self.fs.cat_file(self.full(relpath)))

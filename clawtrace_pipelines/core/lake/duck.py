@@ -1,0 +1,105 @@
+"""DuckDB with its lake extensions loaded from the `duckdb-extension-*` wheels, never from the network.
+
+DuckDB normally downloads (autoinstalls) and autoloads extensions on first use; build hosts and many
+production hosts cannot reach extensions.duckdb.org. The wheels ship each extension at
+`<package>/extensions/v<duckdb version>/<name>.duckdb_extension`, so `connect` turns autoinstall and
+autoload off and LOADs those files by path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+
+from clawtrace_pipelines.core.errors import ClawTraceError
+from clawtrace_pipelines.core.settings import Settings
+
+# iceberg reads Avro manifests through the avro extension, so avro must be loaded first.
+LAKE_EXTENSIONS = ("avro", "httpfs", "delta", "iceberg")
+
+
+class ExtensionNotFoundError(ClawTraceError):
+    """A DuckDB extension whose `duckdb-extension-<name>` package (for this DuckDB version) is missing."""
+
+
+def extension_path(name: str) -> Path:
+    """The extension file shipped in the `duckdb_extension_<name>` package for the installed DuckDB.
+
+    Args:
+        name: the extension name, e.g. `delta`.
+
+    Returns:
+        The path of `<name>.duckdb_extension` inside the package.
+
+    Raises:
+        ExtensionNotFoundError: the package is not installed or has no file for this DuckDB version.
+    """
+    package = f"duckdb_extension_{name}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ExtensionNotFoundError(
+            f"DuckDB extension {name!r} is not installed: add the duckdb-extension-{name}=={duckdb.__version__} "
+            "package (DuckDB cannot download extensions here)"
+        )
+    path = Path(spec.origin).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise ExtensionNotFoundError(
+            f"{package} has no extension for DuckDB {duckdb.__version__} at {path}: pin "
+            f"duckdb-extension-{name} to the duckdb version"
+        )
+    return path
+
+
+def connect(settings: Settings | None = None, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with avro, httpfs, delta and iceberg loaded offline, and the lake's S3
+    credentials as a secret when the lake is on S3.
+
+    Args:
+        settings: the lake whose credentials to register; None registers none.
+        database: a database file, or `:memory:`.
+
+    Returns:
+        An open connection; the caller closes it.
+
+    Raises:
+        ExtensionNotFoundError: an extension package is missing.
+    """
+    paths = [extension_path(name) for name in LAKE_EXTENSIONS]
+    con = duckdb.connect(
+        database,
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    try:
+        for path in paths:
+            con.execute(f"LOAD '{_quote(str(path))}'")
+        if settings is not None and settings.lake_is_remote and settings.lake.startswith(("s3://", "s3a://")):
+            _create_s3_secret(con, settings)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def _create_s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Register the lake's S3 endpoint and keys as a (temporary, in-memory) DuckDB secret."""
+    options = ["TYPE s3", "REGION ?"]
+    params: list[str] = [settings.s3_region]
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        options += ["KEY_ID ?", "SECRET ?"]
+        params += [settings.s3_access_key_id.get_secret_value(), settings.s3_secret_access_key.get_secret_value()]
+    else:
+        # No keys in the settings: let DuckDB walk the standard AWS chain, as s3fs and delta-rs do.
+        options.append("PROVIDER credential_chain")
+    if settings.s3_endpoint_url:
+        endpoint = urlsplit(settings.s3_endpoint_url)
+        # DuckDB wants host:port without a scheme; S3-compatible stores (MinIO, moto) need path-style URLs.
+        options += ["ENDPOINT ?", "URL_STYLE 'path'", f"USE_SSL {'false' if endpoint.scheme == 'http' else 'true'}"]
+        params.append(endpoint.netloc)
+    con.execute(f"CREATE OR REPLACE SECRET clawtrace_lake ({', '.join(options)})", params)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
