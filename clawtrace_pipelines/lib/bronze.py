@@ -67,7 +67,7 @@ def run_bronze(
     reconcile: bool = False,
     hours: list[datetime] | None = None,
     run_id: str | None = None,
-    chunk_records: int = 250_000,
+    chunk_records: int = 100_000,
     progress: bool = False,
 ) -> BronzeReport:
     """Load new raw files (a tick), every file of some event hours (`hours`: a backfill), or whatever the

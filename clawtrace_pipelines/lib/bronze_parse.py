@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from clawtrace_pipelines.core.lake.storage import FileInfo, LakeStorage, read_many
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL
-from clawtrace_pipelines.lib.bronze_rules import ParsedFile, parse_file
+from clawtrace_pipelines.lib.bronze_rules import ROW_COLUMNS, ParsedFile, parse_file
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +62,29 @@ def parse_group(settings: Settings, paths: list[str], now: datetime) -> ParsedGr
 
 def candidate_table(files: list[ParsedFile], now: datetime) -> pa.Table:
     """The files' candidate rows in the `events_all` schema plus `_file` (index into `files`) and `line`."""
-    columns: dict[str, list] = {}
+    rows: list[tuple] = []
     file_ids: list[int] = []
     for i, f in enumerate(files):
-        rows = f.detach_rows()
-        for name, values in rows.items():
-            columns.setdefault(name, []).extend(values)
-        file_ids.extend([i] * len(rows["event_id"]))
-    n = len(file_ids)
-    ts = pa.array(columns.pop("event_ts_ms", []), pa.int64())
-    line = pa.array(columns.pop("line", []), pa.int64())
+        detached = f.detach_rows()
+        rows.extend(detached)
+        file_ids.extend([i] * len(detached))
+    n = len(rows)
+    columns = dict(zip(ROW_COLUMNS, zip(*rows, strict=True), strict=True)) if rows else dict.fromkeys(ROW_COLUMNS, ())
+    ts = pa.array(columns["event_ts_ms"], pa.int64())
     arrays = {
         "ingest_ts": pa.array([now] * n, EVENTS_ALL.schema.field("ingest_ts").type),
-        **{name: pa.array(values, EVENTS_ALL.schema.field(name).type) for name, values in columns.items()},
-        "event_ts_ms": ts,
         "event_date": pc.cast(pc.cast(ts, pa.timestamp("ms", tz="UTC")), pa.date32()),
+        "event_ts_ms": ts,
     }
-    if n == 0:
-        arrays = {field.name: pa.array([], field.type) for field in EVENTS_ALL.schema}
-    table = pa.table({name: arrays[name] for name in EVENTS_ALL.schema.names}, schema=EVENTS_ALL.schema)
-    return table.append_column("_file", pa.array(file_ids, pa.int64())).append_column("line", line)
+    table = pa.table(
+        [
+            arrays[name] if name in arrays else pa.array(columns[name], EVENTS_ALL.schema.field(name).type)
+            for name in EVENTS_ALL.schema.names
+        ],
+        schema=EVENTS_ALL.schema,
+    )
+    file_col = pa.array(file_ids, pa.int64())
+    return table.append_column("_file", file_col).append_column("line", pa.array(columns["line"], pa.int64()))
 
 
 def _groups(files: list[FileInfo]) -> list[list[str]]:
@@ -108,7 +111,7 @@ def workers_for(settings: Settings, files: list[FileInfo]) -> int:
 
 
 def parse_files(settings: Settings, files: list[FileInfo], now: datetime, workers: int) -> Iterator[ParsedGroup]:
-    """Parsed groups of files, in the order of `files`; at most 2 groups per worker in flight (bounded memory)."""
+    """Parsed groups of files, in the order of `files`; at most 4 groups per worker in flight (bounded memory)."""
     groups = _groups(files)
     if workers <= 1:
         for paths in groups:
@@ -120,7 +123,7 @@ def parse_files(settings: Settings, files: list[FileInfo], now: datetime, worker
         pending: deque[Future[ParsedGroup]] = deque()
         for paths in groups:
             pending.append(pool.submit(parse_group, settings, paths, now))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= 4 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

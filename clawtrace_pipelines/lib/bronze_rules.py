@@ -63,19 +63,24 @@ class ParsedFile:
     size: int
     records_read: int = 0
     shadow_duplicates: int = 0
-    rows: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in ROW_COLUMNS})
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # one tuple per candidate, in ROW_COLUMNS order
     rejections: list[Rejection] = field(default_factory=list)
 
     detached: int = 0  # candidate rows already moved into an Arrow table (`detach_rows`)
 
     @property
     def candidates(self) -> int:
-        return len(self.rows["event_id"]) + self.detached
+        return len(self.rows) + self.detached
 
-    def detach_rows(self) -> dict[str, list[Any]]:
+    def column(self, name: str) -> list[Any]:
+        """One column of the candidate rows still held."""
+        at = ROW_COLUMNS.index(name)
+        return [row[at] for row in self.rows]
+
+    def detach_rows(self) -> list[tuple[Any, ...]]:
         """Hand the candidate rows over (to be turned into Arrow), keeping their count."""
-        rows, self.rows = self.rows, {c: [] for c in ROW_COLUMNS}
-        self.detached += len(rows["event_id"])
+        rows, self.rows = self.rows, []
+        self.detached += len(rows)
         return rows
 
 
@@ -242,24 +247,27 @@ def _accept(
         parsed.shadow_duplicates += 1
         return
 
-    rows = parsed.rows
-    rows["tenant_id"].append(tenant)
-    rows["agent_id"].append(agent)
-    rows["event_id"].append(event.eventId)
-    rows["event_type"].append(event_type)
-    rows["trace_id"].append(event.traceId)
-    rows["span_id"].append(event.spanId)
-    rows["parent_span_id"].append(event.parentSpanId)
-    rows["event_ts_ms"].append(event.tsMs)
-    rows["span_name"].append(_first_str(payload, "name", "spanName"))
-    rows["tool_name"].append(_tool_name(payload))
-    rows["model_name"].append(_first_str(payload, "model", "modelName"))
-    rows["payload_json"].append(orjson.dumps(payload).decode())
-    rows["raw_path"].append(relpath)
-    rows["schema_version"].append(record.schemaVersion)
-    rows["received_at"].append(_utc(record.receivedAt))
-    rows["extra_json"].append(_extras(record))
-    rows["line"].append(line_no)
+    parsed.rows.append(
+        (
+            tenant,
+            agent,
+            event.eventId,
+            event_type,
+            event.traceId,
+            event.spanId,
+            event.parentSpanId,
+            event.tsMs,
+            _first_str(payload, "name", "spanName"),
+            _tool_name(payload),
+            _first_str(payload, "model", "modelName"),
+            orjson.dumps(payload),
+            relpath,
+            record.schemaVersion,
+            _utc(record.receivedAt),
+            _extras(record),
+            line_no,
+        )
+    )
 
 
 def _first_str(payload: dict[str, Any], *names: str) -> str | None:

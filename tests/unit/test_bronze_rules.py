@@ -29,16 +29,16 @@ def reasons(parsed) -> dict[int, str]:
 def test_valid_records_become_rows_with_derived_columns():
     parsed = parse(ndjson([good(1), good(2, event_type="tool_before_call", payload={"toolName": "exec"})]))
     assert parsed.records_read == 2 and parsed.candidates == 2 and not parsed.rejections
-    assert parsed.rows["model_name"] == ["claude-sonnet-4-5", None]
-    assert parsed.rows["tool_name"] == [None, "exec"]
-    assert parsed.rows["tenant_id"] == [TENANT, TENANT]
-    assert parsed.rows["line"] == [1, 2]
+    assert parsed.column("model_name") == ["claude-sonnet-4-5", None]
+    assert parsed.column("tool_name") == [None, "exec"]
+    assert parsed.column("tenant_id") == [TENANT, TENANT]
+    assert parsed.column("line") == [1, 2]
 
 
 def test_malformed_json_line_is_quarantined_and_the_rest_lands():
     data = ndjson([good(1)]) + b'{"schemaVersion": 1, "event": \n' + ndjson([good(3)])
     parsed = parse(data)
-    assert parsed.rows["event_id"] == ["e-1", "e-3"]
+    assert parsed.column("event_id") == ["e-1", "e-3"]
     assert reasons(parsed) == {2: "invalid_json"}
     assert parsed.records_read == 3
 
@@ -62,7 +62,7 @@ def test_missing_required_event_field_is_quarantined_with_its_name(field):
     rec = good(1)
     del rec["event"][field]
     parsed = parse(ndjson([rec, good(2)]))
-    assert parsed.rows["event_id"] == ["e-2"]
+    assert parsed.column("event_id") == ["e-2"]
     (rej,) = parsed.rejections
     assert rej.reason_code == "schema" and f"event.{field}" in rej.reason
 
@@ -111,8 +111,8 @@ def test_payload_as_a_json_string_is_decoded():
     payload = {"toolName": "exec", "params": {"cmd": "ls"}}
     parsed = parse(ndjson([good(1, event_type="tool_before_call", payload=orjson.dumps(payload).decode())]))
     assert parsed.candidates == 1
-    assert orjson.loads(parsed.rows["payload_json"][0]) == payload
-    assert parsed.rows["tool_name"] == ["exec"]
+    assert orjson.loads(parsed.column("payload_json")[0]) == payload
+    assert parsed.column("tool_name") == ["exec"]
 
 
 @pytest.mark.parametrize("payload", ["not json {", "[1, 2, 3]", '"a string"', "42"])
@@ -124,7 +124,7 @@ def test_payload_string_that_is_not_a_json_object_is_quarantined(payload):
 def test_ten_megabyte_payload_is_quarantined_with_a_truncated_copy():
     big = good(1, payload={"prompt": "x" * (10 * 1024 * 1024)})
     parsed = parse(ndjson([big, good(2)]))
-    assert parsed.rows["event_id"] == ["e-2"]
+    assert parsed.column("event_id") == ["e-2"]
     (rej,) = parsed.rejections
     assert rej.reason_code == "too_large" and rej.record_bytes > 10 * 1024 * 1024
     assert len(rej.excerpt) == 200
@@ -145,7 +145,7 @@ def test_non_uuid_agent_folder_quarantines_the_file():
 def test_tenant_folder_disagreeing_with_the_record_is_quarantined():
     other = record(OTHER_TENANT, AGENT, event_id="e-9")
     parsed = parse(ndjson([good(1), other]))
-    assert parsed.rows["event_id"] == ["e-1"]
+    assert parsed.column("event_id") == ["e-1"]
     assert parsed.rejections[0].reason_code == "tenant_mismatch" and parsed.rejections[0].event_id == "e-9"
 
 
@@ -158,12 +158,12 @@ def test_agent_disagreeing_with_the_folder_is_quarantined():
 def test_unicode_is_kept_exactly_and_escaped_nul_in_payload_text_is_kept():
     text = "héllo 世界 🦀 \u0000 end"
     parsed = parse(ndjson([good(1, payload={"prompt": text, "model": "qwen-max"})]))
-    assert orjson.loads(parsed.rows["payload_json"][0])["prompt"] == text
+    assert orjson.loads(parsed.column("payload_json")[0])["prompt"] == text
 
 
 def test_nul_character_in_an_id_is_quarantined():
     parsed = parse(ndjson([good(1, span_id="span\u0000evil"), good(2)]))
-    assert parsed.rows["event_id"] == ["e-2"]
+    assert parsed.column("event_id") == ["e-2"]
     assert parsed.rejections[0].reason_code == "schema" and "spanId" in parsed.rejections[0].reason
 
 
@@ -171,14 +171,14 @@ def test_invalid_utf8_and_raw_nul_bytes_are_quarantined():
     bad_utf8 = ndjson([good(1)]).replace(b"claude", b"cl\xffude")
     raw_nul = ndjson([good(2)]).replace(b"claude", b"cl\x00ude")
     parsed = parse(bad_utf8 + raw_nul + ndjson([good(3)]))
-    assert parsed.rows["event_id"] == ["e-3"]
+    assert parsed.column("event_id") == ["e-3"]
     assert reasons(parsed) == {1: "invalid_utf8", 2: "invalid_json"}
 
 
 def test_file_truncated_mid_write_quarantines_only_the_cut_record():
     data = ndjson([good(1), good(2)])
     parsed = parse(data[:-40])
-    assert parsed.rows["event_id"] == ["e-1"]
+    assert parsed.column("event_id") == ["e-1"]
     assert reasons(parsed) == {2: "truncated"}
 
 
@@ -191,7 +191,7 @@ def test_truncated_per_event_file_is_quarantined():
 def test_per_event_file_may_be_pretty_printed():
     path = batch_path(TENANT, AGENT, name="event-e-1.json")
     parsed = parse(orjson.dumps(good(1), option=orjson.OPT_INDENT_2), path=path)
-    assert parsed.rows["event_id"] == ["e-1"]
+    assert parsed.column("event_id") == ["e-1"]
 
 
 def test_shadow_duplicate_is_counted_and_dropped():
@@ -204,14 +204,14 @@ def test_shadow_duplicate_is_counted_and_dropped():
         2, event_type="tool_after_call", payload={"toolName": "exec", "sessionKey": "unknown"}, ts_ms=T0_MS + 4
     )
     parsed = parse(ndjson([real, shadow]))
-    assert parsed.rows["event_id"] == ["e-1"] and parsed.shadow_duplicates == 1 and not parsed.rejections
+    assert parsed.column("event_id") == ["e-1"] and parsed.shadow_duplicates == 1 and not parsed.rejections
 
 
 def test_unknown_extra_fields_are_kept_in_extra_json():
     rec = good(1, sdkVersion="1.4.2")
     rec["region"] = "eu"
     parsed = parse(ndjson([rec]))
-    assert orjson.loads(parsed.rows["extra_json"][0]) == {
+    assert orjson.loads(parsed.column("extra_json")[0]) == {
         "envelope": {"region": "eu"},
         "event": {"sdkVersion": "1.4.2"},
     }

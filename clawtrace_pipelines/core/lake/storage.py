@@ -296,11 +296,11 @@ def write_arrival_record(
     return rel
 
 
-def read_many(storage: LakeStorage, relpaths: list[str], threads: int = 8) -> dict[str, bytes | Exception]:
+def read_many(storage: LakeStorage, relpaths: list[str]) -> dict[str, bytes | Exception]:
     """Read many whole files; a file that cannot be read maps to its exception instead of failing all.
 
-    Object stores get one concurrent batch request (fsspec `cat`); local files a small thread pool, since
-    per-event layouts mean many tiny files and the time goes to system calls.
+    Object stores get one concurrent batch request (fsspec `cat`). Local files are read one after the other:
+    per-event layouts mean many tiny files, and a thread pool costs more in locking than it saves.
     """
     if not relpaths:
         return {}
@@ -308,15 +308,11 @@ def read_many(storage: LakeStorage, relpaths: list[str], threads: int = 8) -> di
         fulls = {storage.full(p): p for p in relpaths}
         got = storage.fs.cat(list(fulls), on_error="return")
         return {fulls[k]: v for k, v in got.items()}
-
-    def read_one(rel: str) -> bytes | Exception:
+    out: dict[str, bytes | Exception] = {}
+    for rel in relpaths:
         try:
             with open(storage.full(rel), "rb") as fh:
-                return fh.read()
+                out[rel] = fh.read()
         except OSError as exc:
-            return exc
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return dict(zip(relpaths, pool.map(read_one, relpaths), strict=True))
+            out[rel] = exc
+    return out
