@@ -26,7 +26,7 @@ $(BIN)/clawtrace: pyproject.toml uv.lock
 install: $(BIN)/clawtrace ## Create .venv from the lock file (uv sync --frozen)
 
 demo: install ## Simulate agents, run one tick, then serve the Dagster UI on 127.0.0.1:$(PORT)
-	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp dagster-instance.yaml $(DAGSTER_HOME)/dagster.yaml
 	CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace simulate --tenants 3 --agents-per-tenant 2 --traces 15 --seed 7 --hours 24 > /dev/null
 	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace tick
 	@echo ""
