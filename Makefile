@@ -19,7 +19,9 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(BIN)/clawtrace: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install -q "uv==$(UV_VERSION)" \
+		|| $(PYTHON) -m pip install -q --break-system-packages "uv==$(UV_VERSION)"
 	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python 3.11; else $(PYTHON) -m uv sync --frozen --python 3.11; fi
 	@touch $@
 

@@ -103,6 +103,7 @@ def run_bronze(
         mode = "reconcile" if reconcile else "tick"
     report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
     loader = _Loader(settings, storage, processed, now, run_id, report)
+    loader.fingerprints = {f.path: f.fingerprint for f in found.files}
     for files, candidates, missing in _chunks(settings, found, now, chunk_records, progress):
         for path in missing:
             # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
@@ -174,6 +175,8 @@ class _Loader:
         self.now = now
         self.run_id = run_id
         self.report = report
+        # ETag or modification time as listed (None for files named by an arrival record, never stat'ed).
+        self.fingerprints: dict[str, str | None] = {}
 
     def flush(self, readable: list[ParsedFile], candidates: pa.Table) -> None:
         if not readable:
@@ -214,7 +217,7 @@ class _Loader:
                 kind="raw",
                 dt=folder_date(f.path),
                 size=f.size,
-                fingerprint=None,
+                fingerprint=self.fingerprints.get(f.path),
                 records_read=f.records_read,
                 accepted=accepted,
                 rejected=len(f.rejections),

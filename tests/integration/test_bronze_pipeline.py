@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -194,3 +195,19 @@ def test_a_rewritten_per_event_file_is_processed_again_as_a_duplicate(lake_setti
     write_raw(storage, path, ndjson(rec), arrived=NOW + timedelta(minutes=1))
     report = run_bronze(lake_settings, now=NOW + timedelta(minutes=2))
     assert (report.files, report.accepted, report.duplicates) == (1, 0, 1)
+
+
+def test_the_log_keeps_the_listed_fingerprint_and_a_same_size_rewrite_is_read_again(lake_settings):
+    storage = LakeStorage(lake_settings)
+    recs = events_at(NOW - timedelta(hours=1), "fp", 2)
+    path = put(storage, recs, arrival=False)
+    run_bronze(lake_settings, now=NOW)
+    (entry,) = ProcessedLog(lake_settings).entries([path]).to_pylist()
+    assert entry["fingerprint"] and entry["size"] == storage.info(path).size
+    assert run_bronze(lake_settings, now=NOW + timedelta(minutes=3)).files == 0
+    recs[1]["event"]["eventId"] = "fp-9"  # same length, new content, new modification time
+    storage.write_bytes(path, ndjson(recs))
+    listed_mtime = float(entry["fingerprint"].removeprefix("mtime:"))
+    os.utime(storage.full(path), (listed_mtime + 5, listed_mtime + 5))
+    report = run_bronze(lake_settings, now=NOW + timedelta(minutes=6))
+    assert (report.files, report.accepted, report.duplicates) == (1, 1, 1)
