@@ -16,11 +16,10 @@ pyiceberg facts this module relies on (0.12):
 from __future__ import annotations
 
 import logging
-import operator
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from pathlib import Path
@@ -35,6 +34,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableA
 from pyiceberg.table import Table
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
+from clawtrace_pipelines.core.lake.iceberg_filters import arrow_expression, iceberg_expression, partition_expression
 from clawtrace_pipelines.core.lake.storage import iceberg_io_properties
 from clawtrace_pipelines.core.lake.table import (
     Filter,
@@ -64,11 +64,6 @@ TABLE_PROPERTIES = {
     "write.metadata.previous-versions-max": "100",
 }
 
-_ICEBERG_OPS: dict[str, type[ice.BooleanExpression]] = {"=": ice.EqualTo, "!=": ice.NotEqualTo}
-_ICEBERG_OPS |= {"<": ice.LessThan, "<=": ice.LessThanOrEqual, ">": ice.GreaterThan, ">=": ice.GreaterThanOrEqual}
-_ARROW_OPS: dict[str, Callable[[Any, Any], Any]] = {"=": operator.eq, "!=": operator.ne, "<": operator.lt}
-_ARROW_OPS |= {"<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_ALWAYS_TRUE = cast(ice.BooleanExpression, ice.AlwaysTrue())
 _ALWAYS_FALSE = cast(ice.BooleanExpression, ice.AlwaysFalse())
 _T = TypeVar("_T")
 _CATALOGS: dict[tuple[Any, ...], Catalog] = {}
@@ -209,10 +204,10 @@ class IcebergTable:
         # Built from the matched keys, so it covers a subset of `candidates`: the rows it deletes that the
         # source does not replace are appended back.
         delete_filters = self._key_filters(matched)
-        covered = candidates.filter(_arrow_expression(delete_filters, self.spec))
+        covered = candidates.filter(arrow_expression(delete_filters, self.spec))
         kept = covered.join(data.select(keys), keys, join_type="left anti")
         with table.transaction() as txn:
-            txn.delete(_iceberg_expression(delete_filters))
+            txn.delete(iceberg_expression(delete_filters))
             txn.append(pa.concat_tables([conform(kept, self.spec), data]))
         return MergeStats(inserted=data.num_rows - matched.num_rows, updated=matched.num_rows)
 
@@ -231,10 +226,10 @@ class IcebergTable:
         pushed = [f for f in filters if not self._arrow_only(f)]
         late = [f for f in filters if self._arrow_only(f)]
         wanted = list(dict.fromkeys([*columns, *(f[0] for f in late)]))
-        scan = table.scan(row_filter=_iceberg_expression(pushed), selected_fields=tuple(wanted))
+        scan = table.scan(row_filter=iceberg_expression(pushed), selected_fields=tuple(wanted))
         result = scan.to_arrow().select(wanted).cast(check_columns(wanted, self.spec))
         if late:
-            result = result.filter(_arrow_expression(late, self.spec))
+            result = result.filter(arrow_expression(late, self.spec))
         return result.select(list(columns))
 
     def _arrow_only(self, filter_: Filter) -> bool:
@@ -250,7 +245,7 @@ class IcebergTable:
         return self._scan(table, schema.names, checked)
 
     def delete(self, filters: Sequence[Filter]) -> int:
-        expression = _iceberg_expression(check_filters(filters, self.spec))
+        expression = iceberg_expression(check_filters(filters, self.spec))
         if not self.exists():
             return 0
         return self._with_retries(lambda table: _delete(table, expression))
@@ -282,7 +277,7 @@ class IcebergTable:
         crowded = [dict(p) for p, n in per_partition.items() if n > COMPACT_MIN_FILES]
         if not crowded:
             return
-        scope = reduce(lambda a, b: ice.Or(a, b), map(_partition_expression, crowded), _ALWAYS_FALSE)
+        scope = reduce(lambda a, b: ice.Or(a, b), map(partition_expression, crowded), _ALWAYS_FALSE)
         rows = conform(table.scan(row_filter=scope).to_arrow(), self.spec)
         with table.transaction() as txn:
             txn.overwrite(rows, overwrite_filter=scope)
@@ -324,50 +319,3 @@ def _delete(table: Table, expression: ice.BooleanExpression) -> int:
             txn.delete(expression)
     # The commit updated `table` to its own result, so a concurrent later commit is not counted.
     return before - table.scan().count()
-
-
-def _iceberg_expression(filters: Sequence[Filter]) -> ice.BooleanExpression:
-    """The pyiceberg conjunction of checked filters (AlwaysTrue when there are none)."""
-    expressions = []
-    for column, op, value in filters:
-        if op in ("in", "not in"):
-            expressions.append(_predicate(ice.In if op == "in" else ice.NotIn, column, [_utc(v) for v in value]))
-        else:
-            expressions.append(_predicate(_ICEBERG_OPS[op], column, _utc(value)))
-    return _conjunction(expressions)
-
-
-def _partition_expression(partition: dict[str, Any]) -> ice.BooleanExpression:
-    return _conjunction(
-        _predicate(ice.IsNull, c) if v is None else _predicate(ice.EqualTo, c, _utc(v)) for c, v in partition.items()
-    )
-
-
-def _predicate(kind: type[ice.BooleanExpression], *args: Any) -> ice.BooleanExpression:
-    # pyiceberg predicates are pydantic models: type checkers see the synthesized keyword-only __init__,
-    # not the positional (term, literal) one they define.
-    return cast(Callable[..., ice.BooleanExpression], kind)(*args)
-
-
-def _conjunction(expressions: Iterable[ice.BooleanExpression]) -> ice.BooleanExpression:
-    return reduce(lambda left, right: ice.And(left, right), expressions, _ALWAYS_TRUE)
-
-
-def _utc(value: Any) -> Any:
-    # Naive datetimes are UTC, as every timestamp in the lake is.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _arrow_expression(filters: Sequence[Filter], spec: TableSpec) -> pc.Expression:
-    """The Arrow compute conjunction of checked filters (the same semantics as `_iceberg_expression`)."""
-    expression = pc.scalar(True)
-    for column, op, value in filters:
-        field, field_type = pc.field(column), spec.schema.field(column).type
-        if op in ("in", "not in"):
-            member = field.isin(pa.array([_utc(v) for v in value], type=field_type))
-            expression &= member if op == "in" else ~member
-        else:
-            expression &= _ARROW_OPS[op](field, pc.scalar(_utc(value), type=field_type))
-    return expression
