@@ -20,7 +20,7 @@ from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import PROCESSED_FILES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One processed file with its counts (records_read = accepted + rejected + shadow + duplicates)."""
 

@@ -423,3 +423,12 @@ def test_quotes_in_values_and_paths_are_escaped(tmp_path: Path, table_format: st
     assert table.read(filters=[("raw_path", "=", "it's")]).num_rows == 3
     assert table.delete([("raw_path", "in", ["x' OR '1'='1"])]) == 0
     assert connect(settings).sql(f"SELECT count(*) FROM {table.duckdb_source()}").fetchone() == (3,)
+
+
+def test_read_with_a_huge_in_set_filters_after_the_scan_with_the_same_result(table: LakeTable) -> None:
+    table.merge(events(DAY1, range(3000)))
+    wanted = [f"e-{DAY1.isoformat()}-{i}" for i in range(0, 3000, 2)] + [f"absent-{i}" for i in range(5000)]
+    got = table.read(["event_id"], [("event_date", "=", DAY1), ("event_id", "in", wanted)])
+    assert sorted(got.column("event_id").to_pylist()) == sorted(wanted[:1500])
+    assert got.schema == pa.schema([EVENTS_ALL.schema.field("event_id")])
+    assert table.read(["event_id"], [("event_id", "not in", wanted)]).num_rows == 1500

@@ -29,6 +29,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
+from clawtrace_pipelines.core.lake.filters import arrow_expression, split_pushdown
 from clawtrace_pipelines.core.lake.storage import delta_storage_options
 from clawtrace_pipelines.core.lake.table import (
     Filter,
@@ -147,11 +148,17 @@ class DeltaTable:
 
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
-        predicate = sql_predicate(check_filters(filters, self.spec), self.spec)
+        pushed, late = split_pushdown(check_filters(filters, self.spec))
         table = self._load()
         if table is None:
             return schema.empty_table()
-        result = pa.table(table.scan(columns=schema.names, predicate=predicate))
+        late_columns = [c for c, _, _ in late if c not in schema.names]
+        result = pa.table(
+            table.scan(columns=[*schema.names, *late_columns], predicate=sql_predicate(pushed, self.spec))
+        )
+        if late:
+            result = result.cast(pa.schema([self.spec.schema.field(name) for name in result.schema.names]))
+            result = result.filter(arrow_expression(late, self.spec))
         return result.select(schema.names).cast(schema)
 
     def delete(self, filters: Sequence[Filter]) -> int:

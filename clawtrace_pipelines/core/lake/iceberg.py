@@ -34,7 +34,8 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableA
 from pyiceberg.table import Table
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
-from clawtrace_pipelines.core.lake.iceberg_filters import arrow_expression, iceberg_expression, partition_expression
+from clawtrace_pipelines.core.lake.filters import PUSHDOWN_IN_LIMIT, arrow_expression
+from clawtrace_pipelines.core.lake.iceberg_filters import iceberg_expression, partition_expression
 from clawtrace_pipelines.core.lake.storage import iceberg_io_properties
 from clawtrace_pipelines.core.lake.table import (
     Filter,
@@ -49,8 +50,6 @@ from clawtrace_pipelines.core.tables import TableSpec
 
 logger = logging.getLogger(__name__)
 
-# Value sets larger than this are filtered in Arrow rather than bound as an Iceberg `In` (see above).
-PUSHDOWN_IN_LIMIT = 1000
 # A partition with more data files than this is rewritten by `compact`.
 COMPACT_MIN_FILES = 4
 COMMIT_ATTEMPTS = 5

@@ -193,7 +193,7 @@ class LakeStorage:
         self.write_bytes(relpath, orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileInfo:
     """A file as listed: lake-relative path, size and a change fingerprint (ETag or modification time)."""
 
