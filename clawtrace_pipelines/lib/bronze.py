@@ -103,7 +103,7 @@ def run_bronze(
         mode = "reconcile" if reconcile else "tick"
     report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
     loader = _Loader(settings, storage, processed, now, run_id, report)
-    loader.fingerprints = {f.path: f.fingerprint for f in found.files}
+    loader.fingerprints = {f.path: f.fingerprint for f in found.files if f.fingerprint}
     for files, candidates, missing in _chunks(settings, found, now, chunk_records, progress):
         for path in missing:
             # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
@@ -182,14 +182,20 @@ class _Loader:
         if not readable:
             return
         file_index = candidates.column("_file").to_numpy()
+        read_version = self.events.version()
         is_new = self._new_rows_mask(candidates)
         new_rows = candidates.filter(pa.array(is_new)).drop_columns(["_file", "line"])
         if new_rows.num_rows:
-            stats = self.events.merge(new_rows, update_matched=False)
-            if stats.inserted != new_rows.num_rows:
+            # The rows are new as of `read_version`: append them as the next commit, or merge when another
+            # writer has committed since (the merge then skips whatever that writer inserted).
+            if self.events.append_if_unchanged(new_rows, read_version):
+                inserted = new_rows.num_rows
+            else:
+                inserted = self.events.merge(new_rows, update_matched=False).inserted
+            if inserted != new_rows.num_rows:
                 log.warning(
                     "concurrent writer: %d of %d new rows were already present",
-                    new_rows.num_rows - stats.inserted,
+                    new_rows.num_rows - inserted,
                     new_rows.num_rows,
                 )
             self.report.event_dates.update(str(d) for d in pc.unique(new_rows.column("event_date")).to_pylist())

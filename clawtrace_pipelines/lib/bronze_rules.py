@@ -42,7 +42,7 @@ ROW_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Rejection:
     raw_path: str
     line: int
@@ -55,7 +55,7 @@ class Rejection:
     event_id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedFile:
     """One raw file after the bronze rules: candidate rows (column lists), rejections and counts."""
 

@@ -211,3 +211,25 @@ def test_the_log_keeps_the_listed_fingerprint_and_a_same_size_rewrite_is_read_ag
     os.utime(storage.full(path), (listed_mtime + 5, listed_mtime + 5))
     report = run_bronze(lake_settings, now=NOW + timedelta(minutes=6))
     assert (report.files, report.accepted, report.duplicates) == (1, 1, 1)
+
+
+def test_a_writer_committing_during_a_tick_makes_it_merge_and_nothing_doubles(lake_settings, monkeypatch):
+    from clawtrace_pipelines.lib import bronze
+
+    storage = LakeStorage(lake_settings)
+    put(storage, events_at(NOW - timedelta(hours=1), "first", 1), "batch-0.ndjson")
+    run_bronze(lake_settings, now=NOW)
+    put(storage, events_at(NOW - timedelta(hours=1), "race", 3), "batch-1.ndjson", arrived=NOW + timedelta(minutes=1))
+    original = bronze._Loader._new_rows_mask
+
+    def racing(self, candidates):
+        mask = original(self, candidates)
+        rival = candidates.filter(pa.array(mask)).drop_columns(["_file", "line"])
+        open_table(EVENTS_ALL, lake_settings).merge(rival, update_matched=False)  # lands between check and commit
+        return mask
+
+    monkeypatch.setattr(bronze._Loader, "_new_rows_mask", racing)
+    report = run_bronze(lake_settings, now=NOW + timedelta(minutes=3))
+    assert report.files == 1
+    assert open_table(EVENTS_ALL, lake_settings).count() == 4
+    assert check_event_ids_unique(lake_settings, report).passed

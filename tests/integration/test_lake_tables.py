@@ -432,3 +432,46 @@ def test_read_with_a_huge_in_set_filters_after_the_scan_with_the_same_result(tab
     assert sorted(got.column("event_id").to_pylist()) == sorted(wanted[:1500])
     assert got.schema == pa.schema([EVENTS_ALL.schema.field("event_id")])
     assert table.read(["event_id"], [("event_id", "not in", wanted)]).num_rows == 1500
+
+
+def test_append_if_unchanged_appends_as_the_next_version(three_days: LakeTable) -> None:
+    version = three_days.version()
+    assert three_days.append_if_unchanged(events(DAY1, range(10, 15)), version)
+    assert three_days.count() == 35
+    assert three_days.version() != version
+
+
+def test_append_if_unchanged_writes_nothing_once_the_table_has_moved(three_days: LakeTable, lake_settings) -> None:
+    stale = three_days.version()
+    other_writer = open_table(EVENTS_ALL, lake_settings)
+    other_writer.merge(events(DAY2, range(10, 12)))
+    assert not three_days.append_if_unchanged(events(DAY2, range(10, 12)), stale)
+    assert three_days.count() == 32
+    assert not three_days.append_if_unchanged(events(DAY3, range(20, 21)), None)
+
+
+def test_append_if_unchanged_loses_a_race_against_a_commit_made_after_its_check(
+    three_days: LakeTable, lake_settings
+) -> None:
+    version = three_days.version()
+    loaded = three_days.read(["event_id"])  # the caller's "keys are absent" check, at `version`
+    assert loaded.num_rows == 30
+    open_table(EVENTS_ALL, lake_settings).merge(events(DAY1, range(50, 51)))
+    assert not three_days.append_if_unchanged(events(DAY1, range(50, 51)), version)
+    assert three_days.count() == 31
+
+
+def test_delta_refuses_a_retry_free_append_on_a_stale_version(tmp_path) -> None:
+    """What `DeltaTable.append_if_unchanged` relies on when another commit lands between its check and commit."""
+    uri = str(tmp_path / "t")
+    deltalake.write_deltalake(uri, pa.table({"a": [1]}))
+    stale = deltalake.DeltaTable(uri)
+    deltalake.write_deltalake(uri, pa.table({"a": [2]}), mode="append")
+    with pytest.raises(deltalake.exceptions.CommitFailedError):
+        deltalake.write_deltalake(
+            stale,
+            pa.table({"a": [3]}),
+            mode="append",
+            commit_properties=deltalake.CommitProperties(max_commit_retries=0),
+        )
+    assert deltalake.DeltaTable(uri).version() == 1

@@ -146,6 +146,24 @@ class DeltaTable:
             updated=int(metrics["num_target_rows_updated"]),
         )
 
+    def append_if_unchanged(self, data: pa.Table, version: int | None) -> bool:
+        data = conform(data, self.spec)
+        table = self._load()
+        if table is None or version is None or table.version() != version:
+            return False
+        if data.num_rows == 0:
+            return True
+        check_unique_keys(data, self.spec)
+        try:
+            # No commit retries: delta-rs would otherwise rebase a blind append over a concurrent commit,
+            # which is exactly the case where the caller's "keys are absent" no longer holds.
+            deltalake.write_deltalake(
+                table, data, mode="append", commit_properties=deltalake.CommitProperties(max_commit_retries=0)
+            )
+        except CommitFailedError:
+            return False
+        return True
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
         pushed, late = split_pushdown(check_filters(filters, self.spec))

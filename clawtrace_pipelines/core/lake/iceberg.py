@@ -235,6 +235,23 @@ class IcebergTable:
         column, op, value = filter_
         return op in ("in", "not in") and column not in self.spec.partition_by and len(value) > PUSHDOWN_IN_LIMIT
 
+    def append_if_unchanged(self, data: pa.Table, version: int | None) -> bool:
+        data = conform(data, self.spec)
+        table = self._load()
+        snapshot = None if table is None else table.current_snapshot()
+        if table is None or snapshot is None or version is None or snapshot.snapshot_id != version:
+            return False
+        if data.num_rows == 0:
+            return True
+        check_unique_keys(data, self.spec)
+        try:
+            # The catalog refuses a commit whose base is no longer current, and `commit.retry.num-retries`
+            # of 0 (TABLE_PROPERTIES) keeps pyiceberg from rebasing it onto the newer snapshot.
+            table.append(data)
+        except CommitFailedException:
+            return False
+        return True
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
         checked = check_filters(filters, self.spec)

@@ -51,6 +51,15 @@ class LakeTable(Protocol):
         `update_matched` is False. `data` must not repeat a key."""
         ...
 
+    def append_if_unchanged(self, data: pa.Table, version: int | None) -> bool:
+        """Append `data` as the very next commit after `version`, without reading the table.
+
+        For a caller that has checked, at `version`, that none of the keys of `data` is present: it saves the
+        scan a merge makes. Returns False, having written nothing, when the table has moved past `version`
+        (or has no version yet); the caller then merges instead.
+        """
+        ...
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         """Rows matching all `filters` (partition filters prune files), with the given columns."""
         ...
