@@ -2,7 +2,8 @@
 
 Order of writes (why it is crash-safe): `events_all` and `events_rejected` commit first, then the
 processed-files log, then the arrival cursor. A crash in between leaves files the log lacks; the next tick
-processes them again and the insert-if-absent merge on (event_date, tenant_id, event_id) adds nothing twice.
+processes them again, finds their events already in the table (keyed on event_date, tenant_id, event_id)
+and adds nothing twice.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def run_bronze(
         )
         mode = "reconcile" if reconcile else "tick"
     report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
-    loader = _Loader(settings, storage, processed, now, run_id, report)
-    loader.fingerprints = {f.path: f.fingerprint for f in found.files if f.fingerprint}
+    fingerprints = {f.path: f.fingerprint for f in found.files if f.fingerprint}
+    loader = _Loader(settings, processed, now, run_id, report, fingerprints)
     for files, candidates, missing in _chunks(settings, found, now, chunk_records, progress):
         for path in missing:
             # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
@@ -163,11 +164,11 @@ class _Loader:
     def __init__(
         self,
         settings: Settings,
-        storage: LakeStorage,
         processed: ProcessedLog,
         now: datetime,
         run_id: str | None,
         report: BronzeReport,
+        fingerprints: dict[str, str],
     ) -> None:
         self.events = open_table(EVENTS_ALL, settings)
         self.rejected = open_table(EVENTS_REJECTED, settings)
@@ -175,8 +176,8 @@ class _Loader:
         self.now = now
         self.run_id = run_id
         self.report = report
-        # ETag or modification time as listed (None for files named by an arrival record, never stat'ed).
-        self.fingerprints: dict[str, str | None] = {}
+        # ETag or modification time as listed (absent for files named by an arrival record, never stat'ed).
+        self.fingerprints = fingerprints
 
     def flush(self, readable: list[ParsedFile], candidates: pa.Table) -> None:
         if not readable:
@@ -262,7 +263,7 @@ class _Loader:
 
 
 def _rejected_table(rejections: list, now: datetime) -> pa.Table:
-    # One row per (raw_path, line): a file re-processed after a crash replaces its rows, never adds more.
+    # One row per (raw_path, line); merged insert-if-absent, so a re-processed file keeps its first rows.
     latest = {(r.raw_path, r.line): r for r in rejections}
     rows = list(latest.values())
     columns = {name: [getattr(r, name) for r in rows] for name in EVENTS_REJECTED.schema.names if name != "rejected_at"}
