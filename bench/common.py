@@ -41,9 +41,21 @@ def simulate_events(lake: str, events: int, layout: str, *, seed: int = 11, hour
     return simulate(Settings(lake=lake), config).to_dict()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not `getrusage().ru_maxrss`: Linux carries the parent's peak across fork and exec into it, so a child
+    spawned by a big parent would report the parent's memory.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _child(fn: Callable[..., dict[str, Any]], args: tuple, queue: mp.Queue) -> None:
     out = fn(*args)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     queue.put(out)
 
 
