@@ -43,8 +43,8 @@ test: install ## Run the whole test suite
 test-unit: install ## Run the unit tests only
 	$(BIN)/pytest -q tests/unit
 
-lint: install ## ruff check and format check
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: install ## ruff check, format check, mypy --strict on the kernel
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy --strict clawtrace_pipelines/core
 
 fmt: install ## Format the code
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

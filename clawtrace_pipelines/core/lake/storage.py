@@ -114,7 +114,7 @@ class LakeStorage:
 
     def rel(self, full_path: str) -> str:
         """The lake-relative form of a filesystem path."""
-        stripped = self.fs._strip_protocol(full_path)
+        stripped: str = self.fs._strip_protocol(full_path)
         prefix = self._root_path + "/"
         if not stripped.startswith(prefix):
             raise LakeLayoutError(f"{full_path!r} is outside the lake {self.root!r}")
