@@ -233,3 +233,21 @@ def test_a_writer_committing_during_a_tick_makes_it_merge_and_nothing_doubles(la
     assert report.files == 1
     assert open_table(EVENTS_ALL, lake_settings).count() == 4
     assert check_event_ids_unique(lake_settings, report).passed
+
+
+def test_parsing_in_worker_processes_loads_exactly_what_inline_parsing_loads(tmp_path):
+    from clawtrace_pipelines.core.settings import Settings
+    from clawtrace_pipelines.simulator import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        tenants=1, agents_per_tenant=2, traces=4, seed=21, start=NOW - timedelta(hours=6), hours=4
+    )
+    tables = []
+    for workers in (1, 2):
+        settings = Settings(lake=str(tmp_path / f"lake-{workers}"), parse_workers=workers)
+        manifest = simulate(settings, config, now=NOW)
+        report = run_bronze(settings, now=NOW + timedelta(minutes=1))
+        assert report.accepted == manifest.expected_events
+        assert check_files_reconcile(settings, report).passed
+        tables.append(event_rows(settings).drop_columns(["ingest_ts"]))
+    assert tables[0].equals(tables[1])
