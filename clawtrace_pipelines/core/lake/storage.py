@@ -120,10 +120,6 @@ class LakeStorage:
             raise LakeLayoutError(f"{full_path!r} is outside the lake {self.root!r}")
         return stripped[len(prefix) :]
 
-    def uri(self, relpath: str) -> str:
-        """The URI (with protocol for remote lakes) of a lake-relative path."""
-        return self.settings.lake_path(relpath)
-
     def write_bytes(self, relpath: str, data: bytes) -> None:
         """Write a whole object. Local files go through a temporary name and a rename, so a reader never
         sees half a file; an object store PUT is atomic by itself."""
