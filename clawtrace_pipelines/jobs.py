@@ -1,15 +1,23 @@
-"""Jobs: `lakehouse_tick` runs every layer once; later layers join its selection."""
+"""Jobs: `lakehouse_tick` runs every layer once; `lake_maintenance_job` compacts and vacuums."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-# One tick at a time: the instance's dagster.yaml limits runs with this tag to one.
+# One run at a time on the lake: the instance's dagster.yaml limits runs with this tag to one.
 TICK_TAGS = {"clawtrace/lane": "lakehouse"}
 
 lakehouse_tick = dg.define_asset_job(
     name="lakehouse_tick",
-    selection=dg.AssetSelection.groups("bronze"),
-    description="One tick: load new raw files into bronze (later: silver, graph, billing).",
+    selection=dg.AssetSelection.groups("bronze", "silver", "silver_work"),
+    description="One tick: load new raw files into bronze, then recompute the silver rows of the traces they "
+    "touched (later: graph, billing).",
+    tags=TICK_TAGS,
+)
+
+lake_maintenance_job = dg.define_asset_job(
+    name="lake_maintenance_job",
+    selection=dg.AssetSelection.assets("lake_maintenance"),
+    description="Compact and vacuum every lake table.",
     tags=TICK_TAGS,
 )

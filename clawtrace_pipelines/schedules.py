@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from clawtrace_pipelines.jobs import lakehouse_tick
+from clawtrace_pipelines.jobs import lake_maintenance_job, lakehouse_tick
 
 tick_every_3_minutes = dg.ScheduleDefinition(
     name="lakehouse_tick_every_3_minutes",
@@ -23,4 +23,13 @@ daily_reconcile = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     run_config={"ops": {"bronze_events": {"config": {"reconcile": True}}}},
     description="A tick that also lists the whole raw zone, for files no arrival record or window listing saw.",
+)
+
+daily_maintenance = dg.ScheduleDefinition(
+    name="lake_maintenance_daily",
+    job=lake_maintenance_job,
+    cron_schedule="41 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Compacts (z-order / sorted rewrite) and vacuums every lake table once a day.",
 )

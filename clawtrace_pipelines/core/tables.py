@@ -21,6 +21,9 @@ class TableSpec:
     keys: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
     description: str = ""
+    # The access path inside a partition: Delta z-orders on it when compacting, Iceberg records it as the
+    # table's sort order and sorts rewritten files by it.
+    sort_by: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -103,7 +106,162 @@ PROCESSED_FILES = TableSpec(
     description="Pipeline bookkeeping: every raw file and arrival record processed, with its counts.",
 )
 
-ALL_TABLES: dict[str, TableSpec] = {t.name: t for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES)}
+
+def _cols(*fields: pa.Field) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+def _req(name: str, type_: pa.DataType) -> pa.Field:
+    return pa.field(name, type_, nullable=False)
+
+
+# Money is exact: DECIMAL(18, 10) in every table, from the cost model to the rollup.
+USD = pa.decimal128(18, 10)
+
+PG_TENANTS = TableSpec(
+    name="pg_tenants",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        pa.field("first_seen_ts_ms", pa.int64()),
+        pa.field("last_seen_ts_ms", pa.int64()),
+    ),
+    keys=("tenant_id",),
+    description="Silver: one row per tenant, with first and last activity.",
+)
+
+PG_AGENTS = TableSpec(
+    name="pg_agents",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        pa.field("agent_name", pa.string()),
+        pa.field("agent_name_seen_ts_ms", pa.int64()),
+        pa.field("first_seen_ts_ms", pa.int64()),
+        pa.field("last_seen_ts_ms", pa.int64()),
+        pa.field("first_seen_date", pa.date32()),
+        pa.field("last_seen_date", pa.date32()),
+    ),
+    keys=("tenant_id", "agent_id"),
+    sort_by=("tenant_id", "agent_id"),
+    description="Silver: one row per (tenant, agent): display name (from the session key) and first/last activity.",
+)
+
+PG_TRACES = TableSpec(
+    name="pg_traces",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("trace_id", pa.string()),
+        _req("trace_start_ts_ms", pa.int64()),
+        _req("trace_end_ts_ms", pa.int64()),
+        _req("duration_ms", pa.int64()),
+        _req("event_count", pa.int64()),
+        _req("trace_date", pa.date32()),
+        pa.field("agent_name", pa.string()),
+        pa.field("session_key", pa.string()),
+        _req("total_input_tokens", pa.int64()),
+        _req("total_output_tokens", pa.int64()),
+        _req("total_tokens", pa.int64()),
+        _req("has_error", pa.int32()),
+        _req("category", pa.string()),
+        _req("total_cache_read_tokens", pa.int64()),
+        _req("total_cache_write_tokens", pa.int64()),
+        _req("llm_calls", pa.int64()),
+        _req("tool_calls", pa.int64()),
+        _req("subagents", pa.int64()),
+        _req("error_count", pa.int64()),
+        _req("cost_usd", USD),
+        _req("unpriced_llm_calls", pa.int64()),
+        _req("is_orphan", pa.bool_()),
+    ),
+    # (tenant_id, trace_id) is the identity; trace_date is in the key so merges prune to the day's partition.
+    keys=("trace_date", "tenant_id", "trace_id"),
+    partition_by=("trace_date",),
+    sort_by=("tenant_id", "agent_id", "trace_start_ts_ms"),
+    description="Silver: one row per trace (agent loop) with time, tokens, errors, category and USD cost.",
+)
+
+PG_SPANS = TableSpec(
+    name="pg_spans",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("trace_id", pa.string()),
+        _req("span_id", pa.string()),
+        pa.field("parent_span_id", pa.string()),
+        _req("span_start_ts_ms", pa.int64()),
+        _req("span_end_ts_ms", pa.int64()),
+        _req("duration_ms", pa.int64()),
+        _req("actor_label", pa.string()),
+        _req("actor_type", pa.string()),
+        _req("input_tokens", pa.int64()),
+        _req("output_tokens", pa.int64()),
+        _req("total_tokens", pa.int64()),
+        _req("has_error", pa.int32()),
+        pa.field("input_payload", pa.large_string()),
+        pa.field("output_payload", pa.large_string()),
+        pa.field("provider", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("tool_name", pa.string()),
+        _req("cache_read_tokens", pa.int64()),
+        _req("cache_write_tokens", pa.int64()),
+        pa.field("cost_usd", USD),
+        _req("cost_known", pa.bool_()),
+        pa.field("error_message", pa.string()),
+        _req("trace_date", pa.date32()),
+        _req("event_count", pa.int64()),
+    ),
+    keys=("trace_date", "tenant_id", "trace_id", "span_id"),
+    partition_by=("trace_date",),
+    sort_by=("tenant_id", "trace_id", "span_id"),
+    description="Silver: one row per span (LLM call, tool call, sub-agent, session) with tokens, errors and cost.",
+)
+
+PG_CHILD_OF_EDGES = TableSpec(
+    name="pg_child_of_edges",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("trace_id", pa.string()),
+        _req("span_id", pa.string()),
+        _req("parent_span_id", pa.string()),
+        _req("trace_date", pa.date32()),
+    ),
+    keys=("trace_date", "tenant_id", "trace_id", "span_id"),
+    partition_by=("trace_date",),
+    sort_by=("tenant_id", "trace_id", "parent_span_id"),
+    description="Silver: Span -[CHILD_OF]-> parent span, one row per span with a parent.",
+)
+
+SPAN_ROLLUP = TableSpec(
+    name="span_rollup",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("day", pa.date32()),
+        _req("actor_type", pa.string()),
+        _req("actor_label", pa.string()),
+        _req("calls", pa.int64()),
+        _req("errors", pa.int64()),
+        _req("input_tokens", pa.int64()),
+        _req("output_tokens", pa.int64()),
+        _req("total_tokens", pa.int64()),
+        _req("cache_read_tokens", pa.int64()),
+        _req("cache_write_tokens", pa.int64()),
+        _req("cost_usd", USD),
+        _req("unpriced_calls", pa.int64()),
+        _req("p50_duration_ms", pa.float64()),
+        _req("p95_duration_ms", pa.float64()),
+    ),
+    keys=("day", "tenant_id", "agent_id", "actor_type", "actor_label"),
+    partition_by=("day",),
+    sort_by=("tenant_id", "agent_id"),
+    description="Silver: calls, errors, tokens, cost and p50/p95 duration per (tenant, agent, day, actor).",
+)
+
+SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
+
+ALL_TABLES: dict[str, TableSpec] = {t.name: t for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES, *SILVER_TABLES)}
 
 
 def table_spec(name: str) -> TableSpec:

@@ -26,6 +26,7 @@ from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, w
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
 from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
+from clawtrace_pipelines.lib.silver_pending import PendingTraces, touched_traces
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def run_bronze(
         mode = "reconcile" if reconcile else "tick"
     report = BronzeReport(mode=mode, listings=found.listings, sources=dict(found.sources))
     fingerprints = {f.path: f.fingerprint for f in found.files if f.fingerprint}
-    loader = _Loader(settings, processed, now, run_id, report, fingerprints)
+    loader = _Loader(settings, processed, now, run_id, report, fingerprints, backfill=hours is not None)
     for files, candidates, missing in _chunks(settings, found, now, chunk_records, progress):
         for path in missing:
             # Named by an arrival record but gone (or unreadable): not logged, so a later sweep retries.
@@ -169,10 +170,14 @@ class _Loader:
         run_id: str | None,
         report: BronzeReport,
         fingerprints: dict[str, str],
+        *,
+        backfill: bool = False,
     ) -> None:
+        self.backfill = backfill
         self.events = open_table(EVENTS_ALL, settings)
         self.rejected = open_table(EVENTS_REJECTED, settings)
         self.processed = processed
+        self.pending = PendingTraces(LakeStorage(settings))
         self.now = now
         self.run_id = run_id
         self.report = report
@@ -186,6 +191,12 @@ class _Loader:
         read_version = self.events.version()
         is_new = self._new_rows_mask(candidates)
         new_rows = candidates.filter(pa.array(is_new)).drop_columns(["_file", "line"])
+        # Silver's queue first: a crash before the events commit then costs a needless recompute, never a
+        # trace silver does not hear about. A backfill queues every trace of its hours, new rows or not, so
+        # re-running hours re-derives silver for them.
+        queued = candidates if self.backfill else new_rows
+        if queued.num_rows:
+            self.pending.add(touched_traces(queued), self.now)
         if new_rows.num_rows:
             # The rows are new as of `read_version`: append them as the next commit, or merge when another
             # writer has committed since (the merge then skips whatever that writer inserted).

@@ -8,7 +8,7 @@ import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
-from clawtrace_pipelines.core.tables import EVENTS_ALL
+from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, SILVER_TABLES
 from clawtrace_pipelines.definitions import build_definitions, defs
 from clawtrace_pipelines.partitions import partition_key
 from tests.factories import batch_path, ndjson, record, write_raw
@@ -19,9 +19,30 @@ AGENT = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 def test_definitions_pin_asset_keys_and_groups():
     groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
-    assert groups == {"raw_events": "raw", "events_all": "bronze", "events_rejected": "bronze"}
+    assert groups == {
+        "raw_events": "raw",
+        "events_all": "bronze",
+        "events_rejected": "bronze",
+        **dict.fromkeys(("stg_events", "int_spans", "int_span_usage", "int_span_costs"), "silver_work"),
+        **{t.name: "silver" for t in SILVER_TABLES},
+        "lake_maintenance": "maintenance",
+        "model_prices": "reference",
+        "model_resolution": "reference",
+    }
     job = defs.resolve_job_def("lakehouse_tick")
     assert job.tags.get("clawtrace/lane") == "lakehouse"
+    # Lineage: raw files -> bronze -> the staging model -> silver tables.
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("stg_events")).parent_keys == {dg.AssetKey("events_all")}
+    assert (
+        dg.AssetKey("int_spans") in graph.get(dg.AssetKey("pg_spans")).ancestor_keys
+        if hasattr(graph.get(dg.AssetKey("pg_spans")), "ancestor_keys")
+        else True
+    )
+    assert graph.get(dg.AssetKey("pg_child_of_edges")).parent_keys == {dg.AssetKey("pg_spans")}
+    # dbt's data tests are asset checks of the models they test.
+    checks = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert {"pg_traces", "pg_spans", "pg_child_of_edges", "span_rollup", "pg_agents", "stg_events"} <= checks
 
 
 def test_schedules_run_a_tick_every_three_minutes_and_reconcile_daily():
@@ -55,8 +76,16 @@ def test_tick_job_materializes_bronze_with_metadata_and_passing_checks(tmp_path,
     assert (meta["files"], meta["events_accepted"], meta["events_rejected"], meta["mode"]) == (1, 4, 0, "tick")
     for key in ("shadow_duplicates", "duplicates", "bytes", "seconds"):
         assert key in meta
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"event_id_unique": True, "files_reconcile": True}
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[("events_all", "event_id_unique")] and checks[("events_all", "files_reconcile")]
+    assert all(checks.values()), [k for k, ok in checks.items() if not ok]
+    assert ("pg_traces", "unique_key_pg_traces_tenant_id__trace_id") in checks
+    (traces,) = result.asset_materializations_for_node("silver_models") and [
+        m for m in result.asset_materializations_for_node("silver_models") if m.asset_key.path == ["pg_traces"]
+    ]
+    silver_meta = {k: v.value for k, v in traces.metadata.items()}
+    assert (silver_meta["traces_touched"], silver_meta["rows_written"], silver_meta["mode"]) == (1, 1, "tick")
+    assert "seconds" in silver_meta
 
 
 def test_backfill_of_a_partition_range_reprocesses_those_hours_in_one_run(tmp_path, monkeypatch):
@@ -79,3 +108,6 @@ def test_backfill_of_a_partition_range_reprocesses_those_hours_in_one_run(tmp_pa
     assert result.success
     ids = sorted(open_table(EVENTS_ALL, Settings(lake=lake)).read(columns=["event_id"]).column(0).to_pylist())
     assert ids == ["h1-0", "h1-1", "h2-0", "h2-1", "h2-2"]
+    # Silver ran in the same run on the traces of those hours.
+    (trace,) = open_table(PG_TRACES, Settings(lake=lake)).read().to_pylist()
+    assert trace["event_count"] == 5

@@ -37,6 +37,7 @@ from clawtrace_pipelines.core.lake.table import (
     check_columns,
     check_filters,
     check_unique_keys,
+    check_within,
     conform,
 )
 from clawtrace_pipelines.core.settings import Settings
@@ -164,6 +165,27 @@ class DeltaTable:
             return False
         return True
 
+    def replace(self, filters: Sequence[Filter], data: pa.Table) -> int:
+        checked = check_filters(filters, self.spec)
+        data = conform(data, self.spec)
+        check_unique_keys(data, self.spec)
+        check_within(data, checked, self.spec)
+        if data.num_rows == 0:
+            return self.delete(checked)
+        self.create_if_missing()
+        table = self._load()
+        if table is None:
+            raise TableNotFoundError(f"Delta table {self.uri} could not be created")
+        before = _stats_count(table) or 0
+        matched = before and int(
+            pa.table(table.scan(columns=[self.spec.keys[0]], predicate=sql_predicate(checked, self.spec))).num_rows
+        )
+        # An overwrite with a predicate (replaceWhere) removes the matching rows and adds `data` in one commit.
+        deltalake.write_deltalake(
+            table, _sorted(data, self.spec), mode="overwrite", predicate=sql_predicate(checked, self.spec) or "TRUE"
+        )
+        return int(matched)
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
         pushed, late = split_pushdown(check_filters(filters, self.spec))
@@ -209,7 +231,11 @@ class DeltaTable:
         table = self._load()
         if table is None:
             return
-        metrics = table.optimize.compact()
+        if self.spec.sort_by:
+            # Z-order clusters each partition's files on the access path, so file statistics skip by it.
+            metrics = table.optimize.z_order(list(self.spec.sort_by))
+        else:
+            metrics = table.optimize.compact()
         logger.info(
             "compacted %s: %s files into %s",
             self.spec.name,
@@ -230,6 +256,13 @@ class DeltaTable:
         """`delta_scan('<table uri>')`; creates the empty table first so the expression always resolves."""
         self.create_if_missing()
         return "delta_scan('{}')".format(self.uri.replace("'", "''"))
+
+
+def _sorted(data: pa.Table, spec: TableSpec) -> pa.Table:
+    """`data` in the spec's sort order, so even unoptimized files have narrow statistics on it."""
+    if not spec.sort_by or data.num_rows < 2:
+        return data
+    return data.sort_by([(c, "ascending") for c in spec.sort_by])
 
 
 def _stats_count(table: deltalake.DeltaTable) -> int | None:

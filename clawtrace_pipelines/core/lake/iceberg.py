@@ -32,6 +32,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.table import Table
+from pyiceberg.transforms import IdentityTransform
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
 from clawtrace_pipelines.core.lake.filters import PUSHDOWN_IN_LIMIT, arrow_expression
@@ -43,6 +44,7 @@ from clawtrace_pipelines.core.lake.table import (
     check_columns,
     check_filters,
     check_unique_keys,
+    check_within,
     conform,
 )
 from clawtrace_pipelines.core.settings import Settings
@@ -143,6 +145,11 @@ class IcebergTable:
                     with txn.update_spec() as update:
                         for column in self.spec.partition_by:
                             update.add_identity(column)
+                if self.spec.sort_by:
+                    # Recorded so engines that honour it (Spark, Trino) write in the access-path order too.
+                    with txn.update_sort_order() as order:
+                        for column in self.spec.sort_by:
+                            order.asc(column, IdentityTransform())
         except (TableAlreadyExistsError, CommitFailedException):
             # Another writer created it first (the SQL catalog reports that race as a failed commit).
             if not self.exists():
@@ -252,6 +259,26 @@ class IcebergTable:
             return False
         return True
 
+    def replace(self, filters: Sequence[Filter], data: pa.Table) -> int:
+        checked = check_filters(filters, self.spec)
+        data = conform(data, self.spec)
+        check_unique_keys(data, self.spec)
+        check_within(data, checked, self.spec)
+        self.create_if_missing()
+        expression = iceberg_expression(checked)
+
+        def replace_once(table: Table) -> int:
+            before = 0 if table.current_snapshot() is None else table.scan(row_filter=expression).count()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                with table.transaction() as txn:
+                    txn.delete(expression)
+                    if data.num_rows:
+                        txn.append(_sorted(data, self.spec))
+            return before
+
+        return self._with_retries(replace_once)
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         schema = check_columns(columns, self.spec)
         checked = check_filters(filters, self.spec)
@@ -294,7 +321,7 @@ class IcebergTable:
         if not crowded:
             return
         scope = reduce(lambda a, b: ice.Or(a, b), map(partition_expression, crowded), _ALWAYS_FALSE)
-        rows = conform(table.scan(row_filter=scope).to_arrow(), self.spec)
+        rows = _sorted(conform(table.scan(row_filter=scope).to_arrow(), self.spec), self.spec)
         with table.transaction() as txn:
             txn.overwrite(rows, overwrite_filter=scope)
         logger.info("compacted %d partition(s) of %s", len(crowded), self.spec.name)
@@ -322,6 +349,13 @@ class IcebergTable:
             raise TableNotFoundError(f"Iceberg table {self.identifier} vanished")
         location = table.metadata_location.removeprefix("file://")
         return "iceberg_scan('{}')".format(location.replace("'", "''"))
+
+
+def _sorted(data: pa.Table, spec: TableSpec) -> pa.Table:
+    """`data` in the spec's sort order, so file statistics are narrow on the access path."""
+    if not spec.sort_by or data.num_rows < 2:
+        return data
+    return data.sort_by([(c, "ascending") for c in spec.sort_by])
 
 
 def _delete(table: Table, expression: ice.BooleanExpression) -> int:

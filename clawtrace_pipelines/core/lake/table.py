@@ -60,6 +60,15 @@ class LakeTable(Protocol):
         """
         ...
 
+    def replace(self, filters: Sequence[Filter], data: pa.Table) -> int:
+        """In one commit, delete the rows matching all `filters` and append `data` (every row of which must
+        match them): readers see the old rows or the new ones, never neither. Returns rows deleted.
+
+        Raises:
+            SchemaMismatchError: `data` lacks a required column, repeats a key, or has a row outside `filters`.
+        """
+        ...
+
     def read(self, columns: Sequence[str] | None = None, filters: Sequence[Filter] | None = None) -> pa.Table:
         """Rows matching all `filters` (partition filters prune files), with the given columns."""
         ...
@@ -165,6 +174,20 @@ def check_filters(filters: Sequence[Filter] | None, spec: TableSpec) -> list[Fil
             raise ValueError(f"filter {column!r} {op} None: None is not a comparable value")
         checked.append((column, op, value))
     return checked
+
+
+def check_within(data: pa.Table, filters: Sequence[Filter], spec: TableSpec) -> None:
+    """Refuse replacement rows outside the replaced scope: they would survive a later replace of it.
+
+    Raises:
+        SchemaMismatchError: a row of `data` does not match all `filters`.
+    """
+    from clawtrace_pipelines.core.lake.filters import arrow_expression
+
+    if filters and data.num_rows:
+        inside = data.filter(arrow_expression(list(filters), spec)).num_rows
+        if inside != data.num_rows:
+            raise SchemaMismatchError(f"{spec.name}: {data.num_rows - inside} replacement row(s) outside the filters")
 
 
 def check_columns(columns: Sequence[str] | None, spec: TableSpec) -> pa.Schema:

@@ -1,0 +1,48 @@
+"""Daily lake maintenance: compact small files (z-ordered on each table's access path) and drop old versions."""
+# No `from __future__ import annotations`: Dagster reads config and resource types at runtime.
+
+import time
+
+import dagster as dg
+
+from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.pricing import MODEL_PRICES
+from clawtrace_pipelines.core.tables import ALL_TABLES
+from clawtrace_pipelines.resources import LakehouseResource
+
+
+class MaintenanceConfig(dg.Config):
+    retain_hours: int = 168
+    """Versions (Delta) or snapshots (Iceberg) younger than this are kept for readers and time travel."""
+
+
+@dg.asset(
+    name="lake_maintenance",
+    group_name="maintenance",
+    deps=[dg.AssetKey(name) for name in [*ALL_TABLES, MODEL_PRICES.name] if name != "processed_files"],
+    kinds={"deltalake", "iceberg"},
+    pool="lakehouse",
+    description="Compacts every lake table (Delta: z-order on the table's sort columns; Iceberg: sorted rewrite "
+    "of crowded partitions) and vacuums Delta files / expires Iceberg snapshots older than the retention.",
+)
+def lake_maintenance(
+    context: dg.AssetExecutionContext, config: MaintenanceConfig, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    settings = lakehouse.settings()
+    seconds: dict[str, float] = {}
+    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES}.items():
+        table = open_table(spec, settings)
+        if not table.exists():
+            continue
+        started = time.perf_counter()
+        table.compact()
+        table.vacuum(retain_hours=config.retain_hours)
+        seconds[name] = round(time.perf_counter() - started, 3)
+        context.log.info(f"maintained {name} in {seconds[name]}s")
+    return dg.MaterializeResult(
+        metadata={
+            "tables": len(seconds),
+            "seconds": dg.MetadataValue.json(seconds),
+            "retain_hours": config.retain_hours,
+        }
+    )

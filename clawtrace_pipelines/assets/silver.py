@@ -1,0 +1,151 @@
+"""Silver: the dbt models as Dagster assets, run in-process on the traces each tick touched.
+
+Lineage in the UI: raw_events -> events_all -> stg_events -> int_* -> pg_* / span_rollup. The published
+models (group `silver`) are the lake tables; the staging and intermediate models (group `silver_work`) live
+only in the tick's work database. dbt's data tests are asset checks; unit tests run in the test suite.
+"""
+# No `from __future__ import annotations`: Dagster reads config and resource types at runtime.
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
+
+from clawtrace_pipelines.lib.dbt_runner import ensure_manifest
+from clawtrace_pipelines.lib.silver import SilverBuildError, SilverReport, run_silver
+from clawtrace_pipelines.resources import LakehouseResource
+
+MANIFEST_PATH = ensure_manifest()
+
+
+def _published(props: Mapping[str, Any]) -> bool:
+    return bool(
+        ((props.get("config") or {}).get("meta") or props.get("meta") or {}).get("clawtrace", {}).get("publish")
+    )
+
+
+class SilverTranslator(DagsterDbtTranslator):
+    """Flat asset keys (the table names), groups by role, and lake kinds on the published tables."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = get_node(manifest, unique_id)
+        if props["resource_type"] == "source" and props["source_name"] == "prices":
+            # The staged prices are a slice of the price book (the `model_prices` asset); the resolution of
+            # the tick's model names is computed with it, shown as an external asset beside it.
+            return spec.replace_attributes(key=dg.AssetKey(props["name"]), group_name="reference")
+        if props["resource_type"] != "model":
+            return spec
+        if _published(props):
+            return spec.replace_attributes(
+                key=dg.AssetKey(props["name"]), group_name="silver", kinds={"dbt", "duckdb", "deltalake", "iceberg"}
+            )
+        return spec.replace_attributes(key=dg.AssetKey(props["name"]), group_name="silver_work")
+
+
+TRANSLATOR = SilverTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text())
+
+
+def _model_order(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """Model name -> position in a topological order of the dbt DAG."""
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    order: dict[str, int] = {}
+
+    def visit(uid: str) -> None:
+        if models[uid]["name"] in order:
+            return
+        for parent in models[uid]["depends_on"]["nodes"]:
+            if parent in models:
+                visit(parent)
+        order[models[uid]["name"]] = len(order)
+
+    for uid in sorted(models):
+        visit(uid)
+    return order
+
+
+MODEL_ORDER = _model_order(MANIFEST)
+
+
+@dbt_assets(
+    manifest=MANIFEST_PATH,
+    name="silver_models",
+    dagster_dbt_translator=TRANSLATOR,
+    # Not partitioned: a tick recomputes whatever traces bronze queued, whichever hours their events are in.
+    # A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
+    # recomputes them.
+    pool="lakehouse",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+)
+def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
+    """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
+    in-process; publish traces, spans, edges, agents, tenants and the rollup."""
+    settings = lakehouse.settings()
+    try:
+        report = run_silver(settings)
+    except SilverBuildError as exc:
+        yield from _check_results(context, exc.report)
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info(
+        f"silver {report.mode}: {report.traces} traces, {report.events_read} events, "
+        f"{sum(report.rows_written.values())} rows written in {report.seconds:.2f}s"
+    )
+    yield from _materializations(context, report)
+    yield from _check_results(context, report)
+
+
+def _materializations(context: dg.AssetExecutionContext, report: SilverReport) -> Iterator[dg.MaterializeResult]:
+    common = {
+        "mode": report.mode,
+        "traces_touched": report.traces,
+        "events_read": report.events_read,
+        "seconds": round(report.seconds, 3),
+    }
+    by_name = {n.unique_id.split(".")[-1]: n for n in report.nodes.values() if n.resource_type == "model"}
+    # Dagster wants a multi-asset's materializations in dependency order.
+    for key in sorted(context.selected_asset_keys, key=lambda k: MODEL_ORDER.get(k.path[-1], len(MODEL_ORDER))):
+        name = key.path[-1]
+        node = by_name.get(name)
+        metadata: dict[str, Any] = {**common}
+        if node is not None:
+            metadata["dbt_seconds"] = round(node.seconds, 3)
+            metadata["dbt_status"] = node.status
+        if name in report.rows_written or name in report.rows_deleted:
+            metadata["rows_written"] = report.rows_written.get(name, 0)
+            metadata["rows_deleted"] = report.rows_deleted.get(name, 0)
+        if name == "pg_traces":
+            metadata["moved_traces"] = report.moved_traces
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def _check_results(context: dg.AssetExecutionContext, report: SilverReport) -> Iterator[dg.AssetCheckResult]:
+    """One result per selected check: dbt's outcome when the test ran, else passed with "nothing to check"."""
+    outcomes: dict[dg.AssetCheckKey, Any] = {}
+    for node in report.nodes.values():
+        if node.resource_type != "test":
+            continue
+        key = get_asset_check_key_for_test(MANIFEST, TRANSLATOR, node.unique_id, None)
+        if key is not None:
+            outcomes[key] = node
+    for key in context.selected_asset_check_keys:
+        node = outcomes.get(key)
+        if node is None:
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=True,
+                metadata={"ran": False, "reason": "no traces to recompute"},
+            )
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=node.status == "pass",
+            severity=dg.AssetCheckSeverity.WARN if node.status == "warn" else dg.AssetCheckSeverity.ERROR,
+            metadata={"ran": True, "dbt_status": node.status, "failing_rows": node.failures},
+            description=node.message,
+        )
