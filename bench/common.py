@@ -79,3 +79,89 @@ def lake_dir(root: str, name: str) -> str:
     path = Path(root) / name
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
+
+
+# --- Helpers of bench/tick.py: lakes placed anywhere in time, and new traffic from the same agents. ---
+
+EVENTS_PER_HOUR = 100_000 / 48
+"""The constant traffic rate of bench/tick.py's lakes: a 10x bigger lake covers 10x more hours."""
+
+
+def events_per_trace(lake_parent: str, *, seed: int = 11) -> float:
+    """Deliveries per trace of the simulator's traffic (a small probe lake, deleted afterwards)."""
+    with tempfile.TemporaryDirectory(dir=lake_parent) as probe_dir:
+        probe = simulate(
+            Settings(lake=probe_dir),
+            SimulationConfig(tenants=TENANTS, agents_per_tenant=AGENTS, traces=3, seed=seed, start=START, hours=48),
+        )
+    return probe.deliveries / (TENANTS * AGENTS * 3)
+
+
+def traces_per_agent(events: int, per_trace: float) -> int:
+    return max(1, math.ceil(events / (TENANTS * AGENTS * per_trace)))
+
+
+def simulate_lake(
+    lake: str, events: int, *, start: datetime, hours: int, now: datetime, per_trace: float, seed: int = 11,
+    layout: str = "batched", late: int = 0,
+) -> dict[str, Any]:
+    """The normal run (or, with `late`, the late run) of about `events` deliveries in [start, start + hours),
+    with its arrival record dated `now`. The same arguments give the same config, so a late run matches it."""
+    config = SimulationConfig(
+        tenants=TENANTS,
+        agents_per_tenant=AGENTS,
+        traces=traces_per_agent(events, per_trace),
+        seed=seed,
+        start=start,
+        hours=hours,
+        layout=layout,  # type: ignore[arg-type]
+        late=late,
+    )
+    return simulate(Settings(lake=lake), config, now=now).to_dict()
+
+
+def simulate_traffic(
+    lake: str, events: int, *, start: datetime, hours: int, now: datetime, per_trace: float, traffic_seed: int,
+    seed: int = 11, layout: str = "batched",
+) -> dict[str, Any]:
+    """About `events` more deliveries of normal traffic in [start, start + hours) from the same tenants and
+    agents as `simulate_lake(seed=seed)` (agents come from `seed`), new traces drawn from `traffic_seed`, with
+    an arrival record dated `now` (as `simulate` writes it)."""
+    from clawtrace_pipelines.core.lake.storage import LakeStorage, write_arrival_record
+    from clawtrace_pipelines.simulator.agents import build_agents, seeded
+    from clawtrace_pipelines.simulator.config import ARRIVAL_MAX_FILES
+    from clawtrace_pipelines.simulator.ids import uuid4
+    from clawtrace_pipelines.simulator.manifest import Manifest
+    from clawtrace_pipelines.simulator.traffic import AgentTraffic
+    from clawtrace_pipelines.simulator.writer import RawWriter
+
+    config = SimulationConfig(
+        tenants=TENANTS, agents_per_tenant=AGENTS, traces=traces_per_agent(events, per_trace), seed=seed,
+        start=start, hours=hours, layout=layout,  # type: ignore[arg-type]
+    )
+    storage = LakeStorage(Settings(lake=lake))
+    agents = build_agents(seed, TENANTS, AGENTS)
+    manifest = Manifest(
+        run_label=f"seed-{seed}-traffic-{traffic_seed}", seed=seed, layout=layout,
+        start=start.isoformat(), hours=hours, late=0, tenants=TENANTS, agents=len(agents),
+    )
+    with RawWriter(storage, config.layout, seeded(traffic_seed, "batches")) as writer:
+        for agent in agents:
+            rng = seeded(traffic_seed, "traffic", *agent.position)
+            traffic = AgentTraffic(agent, rng, config.start_ms, config.end_ms, force_specials=False)
+            for trace in traffic.traces(config.traces):
+                manifest.count_trace(trace)
+                writer.write(agent, trace.deliveries)
+                if trace.retries:
+                    writer.write(agent, trace.retries, retry=True)
+            writer.flush()
+    files = writer.files()
+    manifest.finish(writer.deliveries, len(files))
+    ids = seeded(traffic_seed, "arrivals")
+    for i in range(0, len(files), ARRIVAL_MAX_FILES):
+        manifest.arrival_records.append(
+            write_arrival_record(
+                storage, files[i : i + ARRIVAL_MAX_FILES], writer="simulator", arrived=now, record_id=uuid4(ids)
+            )
+        )
+    return manifest.to_dict()

@@ -1,0 +1,67 @@
+"""The dbt project on its own: it parses offline, its unit tests pass, and every model is documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from clawtrace_pipelines.core.tables import EVENTS_ALL, SILVER_TABLES
+from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, ensure_manifest, invoke_dbt
+from clawtrace_pipelines.lib.silver import EVENT_COLUMNS, ROLLUP_SPAN_COLUMNS, _stage
+
+
+def _empty_work_database(path: Path) -> None:
+    """The staged inputs, empty, as a tick stages them (unit tests need their parents' column types)."""
+    events = pa.schema([EVENTS_ALL.schema.field(c) for c in EVENT_COLUMNS]).empty_table()
+    specs = {spec.name: spec for spec in SILVER_TABLES}
+    rollup = pa.schema([specs["pg_spans"].schema.field(c) for c in ROLLUP_SPAN_COLUMNS]).empty_table()
+    _stage(
+        path,
+        {
+            "events": events,
+            "prior_pg_agents": specs["pg_agents"].schema.empty_table(),
+            "prior_pg_tenants": specs["pg_tenants"].schema.empty_table(),
+            "prior_spans": rollup,
+        },
+    )
+
+
+def test_dbt_unit_tests_pass(tmp_path: Path) -> None:
+    database = tmp_path / "work.duckdb"
+    _empty_work_database(database)
+    target = tmp_path / "target"
+    # `--empty` builds every model with no rows, so the unit tests can read their inputs' column types.
+    assert invoke_dbt(["run", "--empty"], database=database, target_path=target).success
+    result = invoke_dbt(["test", "--select", "test_type:unit"], database=database, target_path=target)
+    outcomes = {r.node.name: str(r.status) for r in result.result}
+    assert len(outcomes) >= 8
+    failed = {name: status for name, status in outcomes.items() if status != "pass"}
+    assert not failed, [r.message for r in result.result if str(r.status) != "pass"]
+
+
+def test_every_model_and_column_is_documented_and_keys_are_tested() -> None:
+    manifest = json.loads(ensure_manifest().read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert {spec.name for spec in SILVER_TABLES} <= set(models)
+    for name, node in models.items():
+        assert node["description"], f"{name} has no description"
+    tested = {
+        n["attached_node"].split(".")[-1]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test" and n.get("attached_node") and "unique" in n["name"]
+    }
+    assert {spec.name for spec in SILVER_TABLES} <= tested, "every silver model needs a uniqueness test on its key"
+    # The published models produce exactly the columns of their lake tables.
+    for spec in SILVER_TABLES:
+        documented = set(models[spec.name]["columns"])
+        assert documented <= set(spec.column_names), f"{spec.name} documents unknown columns"
+
+
+def test_profiles_and_flags_keep_dbt_offline() -> None:
+    project = (DBT_PROJECT_DIR / "dbt_project.yml").read_text()
+    assert "send_anonymous_usage_stats: false" in project
+    profiles = (DBT_PROJECT_DIR / "profiles.yml").read_text()
+    assert "autoinstall_known_extensions: false" in profiles
+    assert "clawtrace_pipelines.dbt_plugin" in profiles
