@@ -18,7 +18,7 @@ from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from tests.factories import batch_path, ndjson, write_raw
 from tests.fixtures.golden import events as golden
-from tests.fixtures.golden.expected import EXPECTED, PAYLOAD_CHOICES
+from tests.fixtures.golden.expected import CHILD_ROOT_LABEL, EXPECTED, PAYLOAD_CHOICES
 
 ARRIVED = datetime(2026, 3, 10, 9, 40, tzinfo=UTC)  # the collector's files land 40 minutes into the hour
 NOW = datetime(2026, 3, 10, 10, tzinfo=UTC)  # the tick
@@ -64,47 +64,44 @@ def _differences(spec: TableSpec, actual: list[dict[str, Any]], expected: list[d
     return problems
 
 
-@pytest.fixture
-def golden_lake(lake_settings: Settings) -> tuple[Settings, Any]:
-    """The golden raw files written and one tick (bronze, then silver) run over them."""
+def test_golden_silver(lake_settings: Settings, subtests: pytest.Subtests) -> None:
+    """One tick over the golden files; each table is its own subtest, so one difference does not hide another."""
     storage = LakeStorage(lake_settings)
     for agent, name, records in golden.RAW_FILES:
         write_raw(storage, batch_path(golden.TENANT, agent, golden.T0, name), ndjson(records), arrived=ARRIVED)
     report = run_bronze(lake_settings, now=NOW)
     run_silver(lake_settings)
-    return lake_settings, report
 
+    with subtests.test("bronze counts"):
+        assert report.files == 3
+        assert report.records_read == golden.RECORDS_READ == 30
+        assert report.shadow_duplicates == golden.SHADOW_DUPLICATES == 1
+        assert report.duplicates == golden.DUPLICATES == 1
+        assert report.rejected == 0
+        assert report.accepted == golden.ACCEPTED == 28
+        ids = open_table(EVENTS_ALL, lake_settings).read(columns=["event_id"]).column("event_id").to_pylist()
+        assert sorted(ids) == sorted(f"g-e{n:02d}" for n in range(1, 30) if n != 6)  # each once, no shadow g-e06
 
-def test_golden_bronze_counts(golden_lake: tuple[Settings, Any]) -> None:
-    settings, report = golden_lake
-    assert report.files == 3
-    assert report.records_read == golden.RECORDS_READ == 30
-    assert report.shadow_duplicates == golden.SHADOW_DUPLICATES == 1
-    assert report.duplicates == golden.DUPLICATES == 1
-    assert report.rejected == 0
-    assert report.accepted == golden.ACCEPTED == 28
-    events = open_table(EVENTS_ALL, settings).read(columns=["event_id"])
-    ids = sorted(events.column("event_id").to_pylist())
-    assert ids == sorted(f"g-e{n:02d}" for n in range(1, 30) if n != 6)  # every event once, no shadow g-e06
+    with subtests.test("sub-agent root span label"):
+        child_root = next(r for r in _rows(lake_settings, PG_SPANS) if r["span_id"] == "s-child-root")
+        assert (child_root["actor_type"], child_root["actor_label"]) == ("subagent", CHILD_ROOT_LABEL), (
+            "a sub-agent span with no model, tool, span name or spawn label is labelled 'session' (EVENTS.md)"
+        )
 
+    for spec in SILVER_TABLES:
+        with subtests.test(spec.name):
+            actual = _rows(lake_settings, spec)
+            if spec is PG_SPANS:
+                actual = [{k: v for k, v in row.items() if k not in PAYLOAD_COLUMNS} for row in actual]
+            expected = sorted(EXPECTED[spec.name], key=lambda r: _key(spec, r))
+            problems = _differences(spec, actual, expected)
+            assert not problems, f"{spec.name} differs from the hand-worked golden rows:\n" + "\n".join(problems)
 
-@pytest.mark.parametrize("spec", SILVER_TABLES, ids=[s.name for s in SILVER_TABLES])
-def test_golden_silver_table(golden_lake: tuple[Settings, Any], spec: TableSpec) -> None:
-    settings, _ = golden_lake
-    actual = _rows(settings, spec)
-    if spec is PG_SPANS:
-        actual = [{k: v for k, v in row.items() if k not in PAYLOAD_COLUMNS} for row in actual]
-    expected = sorted(EXPECTED[spec.name], key=lambda r: _key(spec, r))
-    problems = _differences(spec, actual, expected)
-    assert not problems, f"{spec.name} differs from the hand-worked golden rows:\n" + "\n".join(problems)
-
-
-def test_golden_payload_choices(golden_lake: tuple[Settings, Any]) -> None:
-    settings, _ = golden_lake
-    spans = {(r["trace_id"], r["span_id"]): r for r in _rows(settings, PG_SPANS)}
-    for key, (input_payload, output_payload) in PAYLOAD_CHOICES.items():
-        row = spans[key]
-        got_in = None if row["input_payload"] is None else orjson.loads(row["input_payload"])
-        got_out = None if row["output_payload"] is None else orjson.loads(row["output_payload"])
-        assert got_in == input_payload, f"{key} input_payload"
-        assert got_out == output_payload, f"{key} output_payload"
+    with subtests.test("pg_spans payload choices"):
+        spans = {(r["trace_id"], r["span_id"]): r for r in _rows(lake_settings, PG_SPANS)}
+        for key, (input_payload, output_payload) in PAYLOAD_CHOICES.items():
+            row = spans[key]
+            got_in = None if row["input_payload"] is None else orjson.loads(row["input_payload"])
+            got_out = None if row["output_payload"] is None else orjson.loads(row["output_payload"])
+            assert got_in == input_payload, f"{key} input_payload"
+            assert got_out == output_payload, f"{key} output_payload"

@@ -74,7 +74,7 @@ select
         tool_name,
         span_name,
         case actor_type
-            when 'subagent' then coalesce(subagent_label, 'subagent')
+            when 'subagent' then coalesce(subagent_label, 'session')
             when 'error' then 'error'
             else 'session'
         end
