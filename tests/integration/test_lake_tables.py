@@ -106,8 +106,23 @@ def test_first_merge_creates_the_table_and_inserts_every_row(table: LakeTable) -
 def test_merge_of_new_rows_inserts_only_them(three_days: LakeTable) -> None:
     stats = three_days.merge(events(DAY2, range(8, 14)))
 
-    assert stats == MergeStats(inserted=4, updated=2)
+    # Rows 8 and 9 exist with the same values: not rewritten, not counted.
+    assert stats == MergeStats(inserted=4, updated=0)
     assert three_days.count() == 34
+
+
+def test_merge_rewrites_only_rows_that_changed_and_an_unchanged_merge_commits_nothing(three_days: LakeTable) -> None:
+    version = three_days.version()
+    assert three_days.merge(events(DAY2, range(0, 10))) == MergeStats(inserted=0, updated=0)
+    assert three_days.version() == version
+
+    changed = pa.concat_tables([events(DAY2, range(0, 8)), events(DAY2, [8, 9], payload='{"v": 2}')])
+    assert three_days.merge(changed) == MergeStats(inserted=0, updated=2)
+    rows = three_days.read(columns=["event_id", "payload_json"], filters=[("event_date", "=", DAY2)]).to_pylist()
+    assert sorted(r["event_id"] for r in rows if r["payload_json"] == '{"v": 2}') == [
+        f"e-{DAY2.isoformat()}-8",
+        f"e-{DAY2.isoformat()}-9",
+    ]
 
 
 def test_merge_twice_leaves_table_identical(three_days: LakeTable) -> None:
@@ -116,7 +131,7 @@ def test_merge_twice_leaves_table_identical(three_days: LakeTable) -> None:
     upsert = three_days.merge(events(DAY2, range(10)))
     insert_only = three_days.merge(events(DAY2, range(10)), update_matched=False)
 
-    assert upsert == MergeStats(inserted=0, updated=10)
+    assert upsert == MergeStats(inserted=0, updated=0)  # identical rows are not rewritten
     assert insert_only == MergeStats(inserted=0, updated=0)
     assert sorted_rows(three_days.read()).equals(before)
 
@@ -384,7 +399,7 @@ def test_unpartitioned_table_merges_and_compacts(lake_settings: Settings) -> Non
     ]
     for row in rows:
         rejected.merge(pa.Table.from_pylist([row]))
-    assert rejected.merge(pa.Table.from_pylist(rows[:2] + [{**rows[0], "line": 100}])) == MergeStats(1, 2)
+    assert rejected.merge(pa.Table.from_pylist(rows[:2] + [{**rows[0], "line": 100}])) == MergeStats(1, 0)
 
     rejected.compact()
 

@@ -184,3 +184,46 @@ def test_two_tenants_with_the_same_trace_and_span_ids_stay_apart(lake_settings: 
         (t, s) for t in tenants for s in ("llm", "root")
     )
     assert pa.array([r["duration_ms"] for r in traces.values()]).to_pylist() == [1000, 2000]
+
+
+def test_backfill_of_a_past_hour_recomputes_its_traces(lake_settings: Settings, tmp_path: Path) -> None:
+    """Re-running an event hour queues every trace with events in it, whether or not bronze finds new rows, so a
+    damaged (or re-defined) silver row is rebuilt; traces of other hours are left alone."""
+    simulate(
+        lake_settings,
+        SimulationConfig(start=START, hours=3, tenants=1, agents_per_tenant=1, traces=4, seed=2, layout="batched"),
+    )
+    run_bronze(lake_settings, now=NOW)
+    run_silver(lake_settings)
+    traces = open_table(PG_TRACES, lake_settings)
+    before = _rows(lake_settings, PG_TRACES)
+    hour = START.replace(minute=0)
+    in_hour = [r for r in before if hour.timestamp() * 1000 <= r["trace_start_ts_ms"] < hour.timestamp() * 1000 + 3.6e6]
+    assert in_hour and len(in_hour) < len(before)
+    damaged = in_hour[0]
+    traces.delete([("trace_date", "=", damaged["trace_date"]), ("trace_id", "=", damaged["trace_id"])])
+    assert len(_rows(lake_settings, PG_TRACES)) == len(before) - 1
+    versions = {s.name: open_table(s, lake_settings).version() for s in SILVER_TABLES}
+
+    report = run_bronze(lake_settings, now=NOW, hours=[hour])
+    assert report.accepted == 0  # nothing new in bronze...
+    silver = run_silver(lake_settings)
+    assert silver.traces >= len(in_hour)  # ...but every trace of the hour was recomputed
+    assert _rows(lake_settings, PG_TRACES) == before
+    assert open_table(PG_SPANS, lake_settings).version() == versions[PG_SPANS.name]  # spans were unchanged
+
+
+def test_silver_on_an_s3_lake(s3_settings: Settings) -> None:
+    """Silver reads and publishes through the object store (moto on 127.0.0.1); dbt works on a local file."""
+    simulate(
+        s3_settings,
+        SimulationConfig(start=START, hours=2, tenants=1, agents_per_tenant=2, traces=2, seed=9, layout="batched"),
+        now=NOW,
+    )
+    run_bronze(s3_settings, now=NOW)
+    report = run_silver(s3_settings)
+    assert report.traces == 4 and report.rows_written["pg_traces"] == 4
+    traces = open_table(PG_TRACES, s3_settings).read()
+    spans = open_table(PG_SPANS, s3_settings).read(columns=["trace_id"])
+    assert traces.num_rows == 4 and spans.num_rows > 4
+    assert run_silver(s3_settings).traces == 0  # the queue was emptied

@@ -134,7 +134,11 @@ class DeltaTable:
         predicate = " AND ".join(f't."{k}" = s."{k}"' for k in self.spec.keys)
         merger = table.merge(data, predicate, source_alias="s", target_alias="t", streamed_exec=False)
         if update_matched:
-            merger = merger.when_matched_update_all()
+            # Only rows that differ: re-merging unchanged rows then rewrites no file and makes no commit.
+            changed = " OR ".join(
+                f'(t."{c}" IS DISTINCT FROM s."{c}")' for c in self.spec.column_names if c not in self.spec.keys
+            )
+            merger = merger.when_matched_update_all(predicate=changed or None)
         metrics = merger.when_not_matched_insert_all().execute()
         logger.debug(
             "merged into %s: %s files scanned, %s skipped",

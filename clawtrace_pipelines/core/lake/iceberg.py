@@ -46,6 +46,7 @@ from clawtrace_pipelines.core.lake.table import (
     check_unique_keys,
     check_within,
     conform,
+    unchanged_rows,
 )
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import TableSpec
@@ -203,6 +204,12 @@ class IcebergTable:
                 table.append(conform(new_rows, self.spec))
             return MergeStats(inserted=new_rows.num_rows, updated=0)
         candidates = self._scan(table, self.spec.column_names, read_filters)
+        # Rows equal to the stored ones are left alone, so re-merging unchanged data commits nothing.
+        unchanged = unchanged_rows(candidates, data, self.spec)
+        if unchanged.num_rows:
+            data = conform(data.join(unchanged, keys, join_type="left anti"), self.spec)
+            if data.num_rows == 0:
+                return MergeStats(inserted=0, updated=0)
         matched = candidates.select(keys).join(data.select(keys), keys, join_type="left semi")
         if matched.num_rows == 0:
             table.append(data)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from clawtrace_pipelines.core.errors import ClawTraceError
 from clawtrace_pipelines.core.tables import TableSpec
@@ -48,7 +49,8 @@ class LakeTable(Protocol):
 
     def merge(self, data: pa.Table, *, update_matched: bool = True) -> MergeStats:
         """Upsert `data` on the spec's keys; rows whose key exists are updated, or skipped when
-        `update_matched` is False. `data` must not repeat a key."""
+        `update_matched` is False. A row equal to the stored one is not rewritten (nor counted), so
+        re-merging unchanged data makes no commit. `data` must not repeat a key."""
         ...
 
     def append_if_unchanged(self, data: pa.Table, version: int | None) -> bool:
@@ -174,6 +176,24 @@ def check_filters(filters: Sequence[Filter] | None, spec: TableSpec) -> list[Fil
             raise ValueError(f"filter {column!r} {op} None: None is not a comparable value")
         checked.append((column, op, value))
     return checked
+
+
+def unchanged_rows(existing: pa.Table, data: pa.Table, spec: TableSpec) -> pa.Table:
+    """The keys of the rows of `data` equal, in every column, to the row of `existing` with the same key."""
+    keys = list(spec.keys)
+    values = [c for c in spec.column_names if c not in spec.keys]
+    if existing.num_rows == 0 or data.num_rows == 0:
+        return data.select(keys).slice(0, 0)
+    joined = existing.select([*keys, *values]).join(
+        data.select([*keys, *values]), keys, join_type="inner", left_suffix="__old", right_suffix="__new"
+    )
+    same = pa.array([True] * joined.num_rows, pa.bool_())
+    for column in values:
+        old, new = joined.column(f"{column}__old"), joined.column(f"{column}__new")
+        equal = pc.fill_null(pc.equal(old, new), False)
+        both_null = pc.and_(pc.is_null(old), pc.is_null(new))
+        same = pc.and_(same, pc.or_(equal, both_null))
+    return joined.filter(same).select(keys)
 
 
 def check_within(data: pa.Table, filters: Sequence[Filter], spec: TableSpec) -> None:
