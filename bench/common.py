@@ -102,8 +102,16 @@ def traces_per_agent(events: int, per_trace: float) -> int:
 
 
 def simulate_lake(
-    lake: str, events: int, *, start: datetime, hours: int, now: datetime, per_trace: float, seed: int = 11,
-    layout: str = "batched", late: int = 0,
+    lake: str,
+    events: int,
+    *,
+    start: datetime,
+    hours: int,
+    now: datetime,
+    per_trace: float,
+    seed: int = 11,
+    layout: str = "batched",
+    late: int = 0,
 ) -> dict[str, Any]:
     """The normal run (or, with `late`, the late run) of about `events` deliveries in [start, start + hours),
     with its arrival record dated `now`. The same arguments give the same config, so a late run matches it."""
@@ -121,8 +129,16 @@ def simulate_lake(
 
 
 def simulate_traffic(
-    lake: str, events: int, *, start: datetime, hours: int, now: datetime, per_trace: float, traffic_seed: int,
-    seed: int = 11, layout: str = "batched",
+    lake: str,
+    events: int,
+    *,
+    start: datetime,
+    hours: int,
+    now: datetime,
+    per_trace: float,
+    traffic_seed: int,
+    seed: int = 11,
+    layout: str = "batched",
 ) -> dict[str, Any]:
     """About `events` more deliveries of normal traffic in [start, start + hours) from the same tenants and
     agents as `simulate_lake(seed=seed)` (agents come from `seed`), new traces drawn from `traffic_seed`, with
@@ -136,14 +152,25 @@ def simulate_traffic(
     from clawtrace_pipelines.simulator.writer import RawWriter
 
     config = SimulationConfig(
-        tenants=TENANTS, agents_per_tenant=AGENTS, traces=traces_per_agent(events, per_trace), seed=seed,
-        start=start, hours=hours, layout=layout,  # type: ignore[arg-type]
+        tenants=TENANTS,
+        agents_per_tenant=AGENTS,
+        traces=traces_per_agent(events, per_trace),
+        seed=seed,
+        start=start,
+        hours=hours,
+        layout=layout,  # type: ignore[arg-type]
     )
     storage = LakeStorage(Settings(lake=lake))
     agents = build_agents(seed, TENANTS, AGENTS)
     manifest = Manifest(
-        run_label=f"seed-{seed}-traffic-{traffic_seed}", seed=seed, layout=layout,
-        start=start.isoformat(), hours=hours, late=0, tenants=TENANTS, agents=len(agents),
+        run_label=f"seed-{seed}-traffic-{traffic_seed}",
+        seed=seed,
+        layout=layout,
+        start=start.isoformat(),
+        hours=hours,
+        late=0,
+        tenants=TENANTS,
+        agents=len(agents),
     )
     with RawWriter(storage, config.layout, seeded(traffic_seed, "batches")) as writer:
         for agent in agents:

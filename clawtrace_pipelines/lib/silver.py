@@ -46,6 +46,7 @@ from clawtrace_pipelines.core.tables import (
 )
 from clawtrace_pipelines.lib.dbt_runner import invoke_dbt
 from clawtrace_pipelines.lib.silver_pending import (
+    GRAPH_PENDING_DIR,
     PENDING_SCHEMA,
     PendingBatch,
     PendingTraces,
@@ -144,7 +145,7 @@ def run_silver(
     *,
     hours: list[datetime] | None = None,
     full: bool = False,
-    chunk_traces: int = 25_000,
+    chunk_traces: int = 10_000,
     keep_workdir: Path | None = None,
 ) -> SilverReport:
     """Recompute silver rows for the queued traces (a tick), plus every trace with events in `hours` (a
@@ -277,6 +278,8 @@ def _recompute(settings: Settings, traces: pa.Table, report: SilverReport, keep_
 
     t2 = time.perf_counter()
     _publish(tables, prior, built, rollup_scope, report)
+    # The graph's queue, after the tables: the graph projection then reads rows that are already there.
+    PendingTraces(LakeStorage(settings), GRAPH_PENDING_DIR).add(touched_traces(events))
     report.publish_seconds += time.perf_counter() - t2
 
 

@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 
 PENDING_DIR = "state/silver/pending"
+# The same hand-off from silver to the graph: the traces whose silver rows a run published.
+GRAPH_PENDING_DIR = "state/graph/pending"
 
 PENDING_SCHEMA = pa.schema(
     [
@@ -63,17 +65,18 @@ class PendingBatch:
 
 
 class PendingTraces:
-    """The queue under `<lake>/state/silver/pending/`."""
+    """A queue of traces under `<lake>/<directory>/` (silver's by default)."""
 
-    def __init__(self, storage: LakeStorage) -> None:
+    def __init__(self, storage: LakeStorage, directory: str = PENDING_DIR) -> None:
         self.storage = storage
+        self.directory = directory
 
     def add(self, traces: pa.Table, now: datetime | None = None) -> str | None:
         """Queue `traces` (`PENDING_SCHEMA` columns); returns the file written (None when empty)."""
         if traces.num_rows == 0:
             return None
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-        path = f"{PENDING_DIR}/{stamp}-{uuid.uuid4().hex}.parquet"
+        path = f"{self.directory}/{stamp}-{uuid.uuid4().hex}.parquet"
         buffer = io.BytesIO()
         pq.write_table(traces.select(PENDING_SCHEMA.names).cast(PENDING_SCHEMA), buffer)
         self.storage.write_bytes(path, buffer.getvalue())
@@ -81,7 +84,7 @@ class PendingTraces:
 
     def read(self) -> PendingBatch:
         """Everything queued now: one row per (tenant, trace), time range widened over all files."""
-        files = self.storage.ls_files(PENDING_DIR)
+        files = self.storage.ls_files(self.directory)
         tables = [pq.read_table(io.BytesIO(self.storage.read_bytes(f.path))) for f in files]
         if not tables:
             return PendingBatch(PENDING_SCHEMA.empty_table(), ())

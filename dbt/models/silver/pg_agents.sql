@@ -35,6 +35,7 @@ select
     min(first_seen_ts_ms) as first_seen_ts_ms,
     max(last_seen_ts_ms) as last_seen_ts_ms,
     cast(epoch_ms(min(first_seen_ts_ms)) as date) as first_seen_date,
-    cast(epoch_ms(max(last_seen_ts_ms)) as date) as last_seen_date
+    cast(epoch_ms(max(last_seen_ts_ms)) as date) as last_seen_date,
+    {{ graph_key(['tenant_id', 'agent_id']) }} as agent_key
 from combined
 group by tenant_id, agent_id

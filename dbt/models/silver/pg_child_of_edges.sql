@@ -6,6 +6,8 @@ select
     trace_id,
     span_id,
     parent_span_id,
-    trace_date
+    trace_date,
+    span_key,
+    {{ graph_key(['tenant_id', 'trace_id', 'parent_span_id']) }} as parent_span_key
 from {{ ref('pg_spans') }}
 where parent_span_id is not null

@@ -27,7 +27,9 @@ select
     case when s.actor_type = 'llm_call' then coalesce(c.cost_known, false) else true end as cost_known,
     s.error_message,
     s.trace_date,
-    s.event_count
+    s.event_count,
+    {{ graph_key(['s.tenant_id', 's.trace_id']) }} as trace_key,
+    {{ graph_key(['s.tenant_id', 's.trace_id', 's.span_id']) }} as span_key
 from {{ ref('int_spans') }} as s
 left join {{ ref('int_span_costs') }} as c
     on c.tenant_id = s.tenant_id and c.trace_id = s.trace_id and c.span_id = s.span_id

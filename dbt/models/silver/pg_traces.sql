@@ -81,6 +81,8 @@ select
     e.error_events + coalesce(s.failed_llm_calls, 0) as error_count,
     coalesce(s.cost_usd, cast(0 as {{ usd_type() }})) as cost_usd,
     coalesce(s.unpriced_llm_calls, 0) as unpriced_llm_calls,
-    e.is_orphan
+    e.is_orphan,
+    {{ graph_key(['e.tenant_id', 'e.agent_id']) }} as agent_key,
+    {{ graph_key(['e.tenant_id', 'e.trace_id']) }} as trace_key
 from from_events as e
 left join from_spans as s on s.tenant_id = e.tenant_id and s.trace_id = e.trace_id
