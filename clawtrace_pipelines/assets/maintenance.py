@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 
+from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.pricing import MODEL_PRICES
 from clawtrace_pipelines.core.tables import ALL_TABLES
@@ -30,7 +31,7 @@ def lake_maintenance(
 ) -> dg.MaterializeResult:
     settings = lakehouse.settings()
     seconds: dict[str, float] = {}
-    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES}.items():
+    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES, ENTITLEMENTS.name: ENTITLEMENTS}.items():
         table = open_table(spec, settings)
         if not table.exists():
             continue

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS, entitlements_rows
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
@@ -199,7 +200,7 @@ def run_silver(
 
 def _recompute(settings: Settings, traces: pa.Table, report: SilverReport, keep_workdir: Path | None) -> None:
     t0 = time.perf_counter()
-    tables = {spec.name: open_table(spec, settings) for spec in (EVENTS_ALL, *SILVER_TABLES)}
+    tables = {spec.name: open_table(spec, settings) for spec in (EVENTS_ALL, *SILVER_TABLES, ENTITLEMENTS)}
     keys = trace_keys(traces)
     tenants = pc.unique(traces.column("tenant_id")).to_pylist()
     trace_ids = pc.unique(traces.column("trace_id")).to_pylist()
@@ -367,6 +368,9 @@ def _publish(
         report.count(spec.name, written=stats.changed)
     deleted = tables[SPAN_ROLLUP.name].replace(rollup_scope, built[SPAN_ROLLUP.name])
     report.count(SPAN_ROLLUP.name, written=built[SPAN_ROLLUP.name].num_rows, deleted=deleted)
+    # PuppyGraph's row-level security reads which graph user may see which tenant from the lake.
+    stats = tables[ENTITLEMENTS.name].merge(entitlements_rows(built[PG_TENANTS.name]))
+    report.count(ENTITLEMENTS.name, written=stats.changed)
 
 
 def _record_nodes(result: Any, report: SilverReport) -> None:

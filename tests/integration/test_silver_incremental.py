@@ -184,6 +184,13 @@ def test_two_tenants_with_the_same_trace_and_span_ids_stay_apart(lake_settings: 
         (t, s) for t in tenants for s in ("llm", "root")
     )
     assert pa.array([r["duration_ms"] for r in traces.values()]).to_pylist() == [1000, 2000]
+    # PuppyGraph's row-level security: one graph user per tenant, entitled to that tenant only.
+    from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS, puppygraph_user
+
+    entitled = open_table(ENTITLEMENTS, lake_settings).read(columns=["puppygraph_user", "tenant_id"]).to_pylist()
+    assert sorted((r["puppygraph_user"], r["tenant_id"]) for r in entitled) == [
+        (puppygraph_user(t), t) for t in tenants
+    ]
 
 
 def test_backfill_of_a_past_hour_recomputes_its_traces(lake_settings: Settings, tmp_path: Path) -> None:
