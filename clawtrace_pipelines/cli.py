@@ -131,5 +131,71 @@ def backfill(
     )
 
 
+def _param(text: str) -> tuple[str, Any]:
+    """`k=v`: the value as JSON when it parses (numbers, true/false, null, quoted strings), else the raw text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise typer.BadParameter(f"expected name=value, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+@app.command()
+def cypher(
+    query: Annotated[str, typer.Argument(help="A Cypher query; use $tenant_id and $name for --param values")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant UUID, bound as $tenant_id")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="name=value, bound as $name (repeatable)")] = None,
+    lake: LakeOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 1000,
+) -> None:
+    """Run a Cypher query on the configured graph (CLAWTRACE_GRAPH: embedded or bolt://) and print a table.
+
+    Values are always parameters: the query text is sent as written.
+    """
+    from clawtrace_pipelines.core.events import check_uuid
+    from clawtrace_pipelines.core.graph.client import ClientOptions, GraphError, connect
+    from clawtrace_pipelines.core.settings import Settings
+
+    _apply_overrides(lake, None)
+    try:
+        params: dict[str, Any] = {"tenant_id": check_uuid(tenant, "--tenant")}
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    params.update(_param(p) for p in param or [])
+    client = connect(Settings(), ClientOptions(max_rows=limit))
+    try:
+        rows = client.run(query, params)
+    except GraphError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        client.close()
+    typer.echo(_table(rows))
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Rows as an aligned text table (columns in RETURN order)."""
+    if not rows:
+        return "(no rows)"
+    columns = list(rows[0])
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _mount_graph_commands() -> None:
+    from clawtrace_pipelines.cli_graph import graph_app
+
+    app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
+
+
+_mount_graph_commands()
+
 if __name__ == "__main__":
     app()

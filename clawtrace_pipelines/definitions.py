@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from clawtrace_pipelines.assets.bronze import bronze_events, raw_events
+from clawtrace_pipelines.assets.graph import graph
 from clawtrace_pipelines.assets.maintenance import lake_maintenance
 from clawtrace_pipelines.assets.reference import model_prices, model_resolution
 from clawtrace_pipelines.assets.silver import silver_models
@@ -16,7 +17,7 @@ from clawtrace_pipelines.schedules import daily_maintenance, daily_reconcile, ti
 def build_definitions() -> dg.Definitions:
     """All assets, jobs, schedules and resources; settings are read when a run starts, not here."""
     return dg.Definitions(
-        assets=[raw_events, bronze_events, model_prices, model_resolution, silver_models, lake_maintenance],
+        assets=[raw_events, bronze_events, model_prices, model_resolution, silver_models, graph, lake_maintenance],
         jobs=[lakehouse_tick, lake_maintenance_job],
         schedules=[tick_every_3_minutes, daily_reconcile, daily_maintenance],
         resources={"lakehouse": LakehouseResource()},

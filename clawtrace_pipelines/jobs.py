@@ -9,9 +9,9 @@ TICK_TAGS = {"clawtrace/lane": "lakehouse"}
 
 lakehouse_tick = dg.define_asset_job(
     name="lakehouse_tick",
-    selection=dg.AssetSelection.groups("bronze", "silver", "silver_work"),
-    description="One tick: load new raw files into bronze, then recompute the silver rows of the traces they "
-    "touched (later: graph, billing).",
+    selection=dg.AssetSelection.groups("bronze", "silver", "silver_work", "graph"),
+    description="One tick: load new raw files into bronze, recompute the silver rows of the traces they touched, "
+    "and rewrite those traces in the embedded graph (later: billing).",
     tags=TICK_TAGS,
 )
 

@@ -28,6 +28,7 @@ def test_definitions_pin_asset_keys_and_groups():
         "lake_maintenance": "maintenance",
         "model_prices": "reference",
         "model_resolution": "reference",
+        "graph": "graph",
     }
     job = defs.resolve_job_def("lakehouse_tick")
     assert job.tags.get("clawtrace/lane") == "lakehouse"
@@ -86,6 +87,10 @@ def test_tick_job_materializes_bronze_with_metadata_and_passing_checks(tmp_path,
     silver_meta = {k: v.value for k, v in traces.metadata.items()}
     assert (silver_meta["traces_touched"], silver_meta["rows_written"], silver_meta["mode"]) == (1, 1, "tick")
     assert "seconds" in silver_meta
+    # The same run rewrote the trace in the embedded graph.
+    (graph_mat,) = result.asset_materializations_for_node("graph")
+    graph_meta = {k: v.value for k, v in graph_mat.metadata.items()}
+    assert graph_meta["engine"] == "embedded" and graph_meta["traces"] == 1
 
 
 def test_backfill_of_a_partition_range_reprocesses_those_hours_in_one_run(tmp_path, monkeypatch):

@@ -39,11 +39,17 @@ def graph_type(arrow_type: pa.DataType) -> str:
 
 @dataclass(frozen=True)
 class Property:
-    """A vertex or edge property: its name in the graph, the table column it reads, its graph type."""
+    """A vertex or edge property: its name in the graph, the table column it reads, its graph type.
+
+    `embedded` False keeps a property out of the embedded engine's copy: span payloads are 60% of a graph's
+    bytes and no graph query reads them; PuppyGraph serves them zero-copy from the lake, and the API reads
+    them from `pg_spans` for the one trace it shows.
+    """
 
     name: str
     column: str
     type: str
+    embedded: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ class Vertex:
     table: TableSpec
     id_column: str
     properties: tuple[Property, ...]
+
+    @property
+    def embedded_properties(self) -> tuple[Property, ...]:
+        """The properties the embedded engine stores."""
+        return tuple(p for p in self.properties if p.embedded)
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,8 @@ class Edge:
     properties: tuple[Property, ...]
 
 
-def _all_columns(spec: TableSpec, exclude: tuple[str, ...] = ()) -> tuple[Property, ...]:
-    return tuple(Property(f.name, f.name, graph_type(f.type)) for f in spec.schema if f.name not in exclude)
+def _all_columns(spec: TableSpec, lake_only: tuple[str, ...] = ()) -> tuple[Property, ...]:
+    return tuple(Property(f.name, f.name, graph_type(f.type), f.name not in lake_only) for f in spec.schema)
 
 
 def _columns(spec: TableSpec, names: tuple[str, ...]) -> tuple[Property, ...]:
@@ -81,7 +92,7 @@ def _columns(spec: TableSpec, names: tuple[str, ...]) -> tuple[Property, ...]:
 TENANT = Vertex("Tenant", PG_TENANTS, "tenant_id", _all_columns(PG_TENANTS))
 AGENT = Vertex("Agent", PG_AGENTS, "agent_key", _all_columns(PG_AGENTS))
 TRACE = Vertex("Trace", PG_TRACES, "trace_key", _all_columns(PG_TRACES))
-SPAN = Vertex("Span", PG_SPANS, "span_key", _all_columns(PG_SPANS))
+SPAN = Vertex("Span", PG_SPANS, "span_key", _all_columns(PG_SPANS, lake_only=("input_payload", "output_payload")))
 
 HAS_AGENT = Edge(
     "HAS_AGENT",
