@@ -33,7 +33,7 @@ demo: install ## Simulate agents, run one tick, then serve the Dagster UI on 127
 	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace tick
 	@echo ""
 	@echo "  Lake:       $(LAKE)"
-	@echo "  Dagster UI: http://127.0.0.1:$(PORT)  (lineage: raw_events -> events_all -> stg_events -> pg_* silver tables; Ctrl-C stops)"
+	@echo "  Dagster UI: http://127.0.0.1:$(PORT)  (lineage: raw_events -> events_all -> stg_events -> pg_* silver tables -> graph; Ctrl-C stops)"
 	@echo ""
 	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 

@@ -120,3 +120,48 @@ def test_backfill_command_reprocesses_an_hour_without_changing_the_table(tmp_pat
     assert out["success"] and out["events_all"]["mode"] == "backfill" and out["events_all"]["events_accepted"] == 0
     assert out["events_all"]["duplicates"] > 0
     assert table.read().sort_by("event_id").equals(before)
+
+
+def test_cypher_prints_a_table_from_the_embedded_graph_and_refuses_a_bad_tenant(tmp_path: Path):
+    lake = str(tmp_path / "lake")
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    manifest = json.loads(
+        run(
+            "simulate",
+            "--tenants",
+            "1",
+            "--agents-per-tenant",
+            "1",
+            "--traces",
+            "3",
+            "--seed",
+            "8",
+            "--lake",
+            lake,
+            env=env,
+        )
+    )
+    tick = json.loads(run("tick", "--lake", lake, env=env))
+    assert tick["graph"]["engine"] == "embedded" and tick["graph"]["traces"] == 3
+    tenant = manifest["tenant_ids"][0]
+    out = run(
+        "cypher",
+        "MATCH (t:Trace {tenant_id: $tenant_id}) WHERE t.event_count >= $min RETURN t.trace_id AS trace_id "
+        "ORDER BY trace_id",
+        "--tenant",
+        tenant,
+        "--param",
+        "min=1",
+        "--lake",
+        lake,
+        env=env,
+    )
+    assert out.strip().splitlines()[0].startswith("trace_id") and "(3 rows)" in out
+    done = subprocess.run(
+        [*CLI, "cypher", "MATCH (n) RETURN n", "--tenant", "x' OR 1=1", "--lake", lake],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "UUID" in done.stderr
