@@ -192,3 +192,32 @@ def simulate_traffic(
             )
         )
     return manifest.to_dict()
+
+
+# --- Helpers of bench/graph.py. ---
+
+
+def in_child_checked(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """`in_child`, but a child that dies without a result (killed, out of memory, a crash in native code)
+    raises instead of leaving the parent blocked on the queue forever."""
+    import queue as queue_module
+
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    while True:
+        try:
+            result = queue.get(timeout=2)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():
+                try:
+                    result = queue.get(timeout=5)  # a result sent just before exiting
+                    break
+                except queue_module.Empty:
+                    raise RuntimeError(
+                        f"{getattr(fn, '__name__', fn)} child died without a result (exit code {proc.exitcode})"
+                    ) from None
+    proc.join()
+    return result

@@ -30,6 +30,7 @@ Prints one line per phase and per query, then one JSON object with every figure 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -48,7 +49,7 @@ from bench.common import (  # noqa: E402
     EVENTS_PER_HOUR,
     emit,
     events_per_trace,
-    in_child,
+    in_child_checked,
     lake_dir,
     simulate_lake,
     simulate_traffic,
@@ -187,9 +188,13 @@ def graph_queries(
     run(client, first, **warm[first][0])
     open_ms = (time.perf_counter() - t0) * 1000
     t0 = time.perf_counter()
+    warm_errors = 0
     for name, params_list in warm.items():
         for params in params_list:
-            run(client, name, **params)
+            try:
+                run(client, name, **params)
+            except Exception:  # noqa: BLE001  (counted here; the timed cases report them per query)
+                warm_errors += 1
     warmup_s = time.perf_counter() - t0
     rss_warm = _rss_mb()
     results = {
@@ -201,6 +206,7 @@ def graph_queries(
     return {
         "open_ms": open_ms,
         "warmup_s": warmup_s,
+        "warmup_errors": warm_errors,
         "rss_start_mb": rss_start,
         "rss_warm_mb": rss_warm,
         "rss_end_mb": rss_end,
@@ -220,7 +226,8 @@ def sql_queries(
     sources = table_sources(settings)
     t0 = time.perf_counter()
     for name, params_list in warm.items():
-        run_sql(con, sources, name, **params_list[0])
+        with contextlib.suppress(Exception):
+            run_sql(con, sources, name, **params_list[0])
     warmup_s = time.perf_counter() - t0
     results = {
         name: _timed(lambda n=name, **p: run_sql(con, sources, n, **p), params_list, limit, budget_s)
@@ -324,7 +331,7 @@ def size_events(root: str, table_format: str, spans: int, per_trace: float) -> t
     probe = lake_dir(root, "probe")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     simulate_lake(probe, 4000, start=start, hours=2, now=start + timedelta(hours=3), per_trace=per_trace, seed=5)
-    out = in_child(load, probe, table_format, (start + timedelta(hours=3)).isoformat())
+    out = in_child_checked(load, probe, table_format, (start + timedelta(hours=3)).isoformat())
     shutil.rmtree(probe, ignore_errors=True)
     ratio = out["spans"] / out["accepted"]
     return max(200, round(spans / ratio)), ratio
@@ -384,14 +391,14 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
         f"{time.perf_counter() - t0:.1f}s",
         flush=True,
     )
-    loaded = in_child(load, lake, args.format, backfill_now.isoformat())
+    loaded = in_child_checked(load, lake, args.format, backfill_now.isoformat())
     print(
         f"backfill: bronze {loaded['accepted']} events in {loaded['bronze_s']:.1f}s, silver {loaded['traces']} traces "
         f"/ {loaded['spans']} spans in {loaded['silver_s']:.1f}s; peak RSS {loaded['peak_rss_mb']} MB",
         flush=True,
     )
 
-    built = in_child(graph_step, lake, args.format)
+    built = in_child_checked(graph_step, lake, args.format)
     assert built["mode"] == "rebuild", built["mode"]
     snapshot = Path(built["snapshot"])
     snapshot_mb = _mb(snapshot)
@@ -405,21 +412,23 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
     t0 = time.perf_counter()
     cases, warm = draw_cases(lake, args.format, args.iterations, args.seed)
     print(f"parameters drawn in {time.perf_counter() - t0:.1f}s", flush=True)
-    graph = in_child(graph_queries, lake, args.format, cases, warm, args.budget_s)
+    graph = in_child_checked(graph_queries, lake, args.format, cases, warm, args.budget_s)
     print(
-        f"graph client: first query (open) {graph['open_ms']:.0f} ms, warm-up {graph['warmup_s']:.1f}s; RSS start "
+        f"graph client: first query (open) {graph['open_ms']:.0f} ms, warm-up {graph['warmup_s']:.1f}s "
+        f"({graph['warmup_errors']} errors); RSS start "
         f"{graph['rss_start_mb']} MB, after warm-up {graph['rss_warm_mb']} MB, end {graph['rss_end_mb']} MB, "
         f"peak {graph['peak_rss_mb']} MB",
         flush=True,
     )
-    sql = in_child(sql_queries, lake, args.format, cases, warm, args.sql_iterations, args.budget_s)
+    sql = in_child_checked(sql_queries, lake, args.format, cases, warm, args.sql_iterations, args.budget_s)
 
     queries: dict[str, Any] = {}
     mismatches = 0
     print(f"{'query':26} {'graph p50':>10} {'p95':>8} {'n':>4} {'SQL p50':>9} {'p95':>8} {'n':>3}  rows", flush=True)
     for name in cases:
         g, s = graph["results"][name], sql["results"][name]
-        differ = sum(1 for a, b in zip(g["rows"], s["rows"], strict=False) if a != b)
+        # Row counts compared where both engines answered (a failed case is counted as an error instead).
+        differ = sum(1 for a, b in zip(g["rows"], s["rows"], strict=False) if None not in (a, b) and a != b)
         mismatches += differ
         rows = [r for r in g["rows"] if r is not None]
         entry = {
@@ -433,14 +442,18 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
             "rows_mean": round(statistics.fmean(rows), 1) if rows else None,
             "rows_max": max(rows) if rows else None,
             "row_count_mismatches": differ,
+            "sql_rows_max": max((r for r in s["rows"] if r is not None), default=None),
             "graph_errors": len(g["errors"]),
+            "graph_error": g["errors"][0] if g["errors"] else None,
             "sql_errors": len(s["errors"]),
         }
         queries[name] = entry
         print(
             f"{name:26} {entry['graph_p50_ms']:>10} {entry['graph_p95_ms']:>8} {entry['graph_n']:>4} "
             f"{entry['sql_p50_ms']:>9} {entry['sql_p95_ms']:>8} {entry['sql_n']:>3}  mean {entry['rows_mean']} max "
-            f"{entry['rows_max']}" + (f"  MISMATCH {differ}" if differ else ""),
+            f"{entry['rows_max']}"
+            + (f"  MISMATCH {differ}" if differ else "")
+            + (f"  graph errors {entry['graph_errors']}/{entry['graph_n']}" if entry["graph_errors"] else ""),
             flush=True,
         )
         for err in (g["errors"] + s["errors"])[:2]:
@@ -458,8 +471,8 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
             per_trace=per_trace,
             traffic_seed=1000 + i,
         )
-        tick = in_child(load, lake, args.format, now.isoformat())
-        upd = in_child(graph_step, lake, args.format)
+        tick = in_child_checked(load, lake, args.format, now.isoformat())
+        upd = in_child_checked(graph_step, lake, args.format)
         assert upd["mode"] == "update", upd["mode"]
         upd.update({"new_events": tick["accepted"], "pipeline_s": tick["bronze_s"] + tick["silver_s"]})
         upd["snapshot_mb"] = _mb(Path(upd["snapshot"]))

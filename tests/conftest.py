@@ -12,16 +12,13 @@ from clawtrace_pipelines.core.settings import Settings
 # dbt and Dagster must never try to phone home from tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-# dbt's target folder (manifest, partial-parse cache) per xdist worker: workers run dbt at the same time.
-os.environ.setdefault(
-    "CLAWTRACE_DBT_TARGET",
-    os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        "dbt",
-        "target",
-        f"pytest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
-    ),
-)
+# dbt's target folder (manifest, partial-parse cache) per xdist worker: workers parse and run dbt at the same
+# time. Set unconditionally in a worker, since workers inherit the controller's environment (and its value).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER or "CLAWTRACE_DBT_TARGET" not in os.environ:
+    os.environ["CLAWTRACE_DBT_TARGET"] = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dbt", "target", f"pytest-{_WORKER or 'main'}"
+    )
 
 S3_KEY = "testing-key"
 S3_SECRET = "testing-secret"

@@ -118,7 +118,9 @@ def ensure_manifest(target_path: Path | None = None) -> Path:
     Dagster needs the manifest to define the dbt assets when the code location loads; a fresh clone has
     none, and an edited model makes it stale.
     """
-    target = target_path or default_target_path()
+    # A folder of its own: every `dbt build` of a run rewrites <target>/manifest.json, and a code server
+    # reloading definitions meanwhile must never read a half-written one.
+    target = target_path or default_target_path() / "definitions"
     manifest = target / "manifest.json"
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
         invoke_dbt(["parse"], database=target / "parse.duckdb", target_path=target)

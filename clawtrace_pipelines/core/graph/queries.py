@@ -212,17 +212,20 @@ QUERIES: dict[str, CatalogQuery] = {
         ),
         CatalogQuery(
             "session_token_growth",
-            "Token counts of every LLM call of a session (its session key), in order: how the context grows.",
+            "Token counts of a session's LLM calls (its session key) from `from_ms` on, in order: how the context grows.",
             """
             MATCH (t:Trace {tenant_id: $tenant_id, session_key: $session_key})-[:HAS_SPAN]->(s:Span)
-            WHERE s.actor_type = 'llm_call'
+            WHERE s.actor_type = 'llm_call' AND s.span_start_ts_ms >= $from_ms
             RETURN t.trace_id AS trace_id, s.span_id AS span_id, s.span_start_ts_ms AS span_start_ts_ms,
                    s.model AS model, s.input_tokens AS input_tokens, s.cache_read_tokens AS cache_read_tokens,
                    s.cache_write_tokens AS cache_write_tokens, s.output_tokens AS output_tokens,
                    s.total_tokens AS total_tokens
             ORDER BY span_start_ts_ms, trace_id, span_id
+            LIMIT $limit
             """,
-            {"tenant_id": UUID, "session_key": TEXT},
+            # A long-lived session (a chat channel) spans thousands of runs: the first `limit` calls from
+            # `from_ms` on; page with the last call's start.
+            {"tenant_id": UUID, "session_key": TEXT, "from_ms": MS, "limit": LIMIT},
         ),
     )
 }

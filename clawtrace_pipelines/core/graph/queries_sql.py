@@ -114,7 +114,9 @@ SQL: dict[str, str] = {
                s.cache_write_tokens, s.output_tokens, s.total_tokens
         FROM {pg_traces} t JOIN {pg_spans} s ON s.tenant_id = t.tenant_id AND s.trace_id = t.trace_id
         WHERE t.tenant_id = $tenant_id AND t.session_key = $session_key AND s.actor_type = 'llm_call'
-        ORDER BY s.span_start_ts_ms, t.trace_id, s.span_id""",
+          AND s.span_start_ts_ms >= $from_ms
+        ORDER BY s.span_start_ts_ms, t.trace_id, s.span_id
+        LIMIT $limit""",
 }
 
 assert set(SQL) == set(QUERIES), "every catalog query has its SQL twin"
