@@ -212,7 +212,7 @@ QUERIES: dict[str, CatalogQuery] = {
         ),
         CatalogQuery(
             "session_token_growth",
-            "Token counts of a session's LLM calls (its session key) from `from_ms` on, in order: how the context grows.",
+            "A session's LLM calls (its session key) from `from_ms` on, in order: how the context grows.",
             """
             MATCH (t:Trace {tenant_id: $tenant_id, session_key: $session_key})-[:HAS_SPAN]->(s:Span)
             WHERE s.actor_type = 'llm_call' AND s.span_start_ts_ms >= $from_ms
