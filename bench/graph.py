@@ -293,7 +293,8 @@ def draw_cases(
             "trace_call_graph_actors": {"tenant_id": tenant, "trace_id": trace},
             "trace_call_graph_edges": {"tenant_id": tenant, "trace_id": trace},
             "span_children": {"tenant_id": p_tenant, "trace_id": p_trace, "span_id": p_span},
-            "session_token_growth": {"tenant_id": s_tenant, "session_key": session},
+            # The first page (the API's limit) of a session's calls from a point in the tenant's window.
+            "session_token_growth": {"tenant_id": s_tenant, "session_key": session, "from_ms": t_from, "limit": 500},
             "agents_of_tenant": {"tenant_id": t_tenant},
             **{
                 name: {"tenant_id": a_tenant, "agent_id": a_agent, "from_ms": a_from, "to_ms": a_to}
