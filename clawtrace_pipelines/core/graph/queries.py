@@ -4,7 +4,9 @@ Rules each query keeps, so one text runs on the embedded engine (LadybugDB), on 
 
 - values travel as parameters, never inside the text; the caller's tenant is always `$tenant_id`, matched on
   every vertex the query starts from, so a query cannot reach another tenant's data;
-- vertices are found by their attributes (`tenant_id`, `trace_id`, ...), never by `id()` or `elementId()`;
+- vertices are found by their attributes, never by `id()` or `elementId()`: a trace or span by its key
+  (`trace_key` = `tenant_id/trace_id`, the primary key, an index lookup), which `bind` derives from the validated
+  ids, plus `tenant_id` again;
 - portable openCypher only: no date functions (times are epoch-ms integers, days are compared as the
   `trace_date` value), no percentiles, no map projections; ordering always ends on a unique key so pages are
   deterministic; `LIMIT` takes a parameter.
@@ -20,6 +22,12 @@ from clawtrace_pipelines.core.events import check_safe_id, check_uuid
 from clawtrace_pipelines.core.graph.client import GraphClient, Row
 
 MAX_LIMIT = 500
+# Vertex keys built from validated ids (definition.py: `tenant_id/agent_id`, `tenant_id/trace_id/span_id`).
+DERIVED_KEYS = {
+    "agent_key": ("tenant_id", "agent_id"),
+    "trace_key": ("tenant_id", "trace_id"),
+    "span_key": ("tenant_id", "trace_id", "span_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "agent_trace_count",
             "How many traces an agent started in [from_ms, to_ms).",
             f"""
-            MATCH (a:Agent {{tenant_id: $tenant_id, agent_id: $agent_id}})-[:OWNS]->(t:Trace)
+            MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
             WHERE {_WINDOW}
             RETURN count(t) AS traces
             """,
@@ -85,7 +93,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "agent_trace_metrics",
             "Totals over an agent's traces in [from_ms, to_ms): tokens, cost, errors, mean duration.",
             f"""
-            MATCH (a:Agent {{tenant_id: $tenant_id, agent_id: $agent_id}})-[:OWNS]->(t:Trace)
+            MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
             WHERE {_WINDOW}
             RETURN count(t) AS traces, sum(t.total_input_tokens) AS input_tokens,
                    sum(t.total_output_tokens) AS output_tokens, sum(t.total_tokens) AS total_tokens,
@@ -98,7 +106,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "agent_trace_trends",
             "Per day (the trace's UTC date) of an agent's traces in [from_ms, to_ms): traces, tokens, cost, errors.",
             f"""
-            MATCH (a:Agent {{tenant_id: $tenant_id, agent_id: $agent_id}})-[:OWNS]->(t:Trace)
+            MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
             WHERE {_WINDOW}
             RETURN t.trace_date AS day, count(t) AS traces, sum(t.total_tokens) AS total_tokens,
                    sum(t.cost_usd) AS cost_usd, sum(t.error_count) AS errors
@@ -110,7 +118,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "agent_traces_page",
             "A page of an agent's traces in [from_ms, to_ms), newest first; `before_ms` pages back in time.",
             f"""
-            MATCH (a:Agent {{tenant_id: $tenant_id, agent_id: $agent_id}})-[:OWNS]->(t:Trace)
+            MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
             WHERE {_WINDOW} AND t.trace_start_ts_ms < $before_ms
             RETURN {_TRACE_COLUMNS}
             ORDER BY trace_start_ts_ms DESC, trace_id DESC
@@ -122,7 +130,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "trace_meta",
             "One trace's row.",
             f"""
-            MATCH (t:Trace {{tenant_id: $tenant_id, trace_id: $trace_id}})
+            MATCH (t:Trace {{trace_key: $trace_key, tenant_id: $tenant_id}})
             RETURN {_TRACE_COLUMNS}
             """,
             {"tenant_id": UUID, "trace_id": ID},
@@ -131,7 +139,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "trace_spans",
             "Every span of one trace, in start order.",
             f"""
-            MATCH (t:Trace {{tenant_id: $tenant_id, trace_id: $trace_id}})-[:HAS_SPAN]->(s:Span)
+            MATCH (t:Trace {{trace_key: $trace_key, tenant_id: $tenant_id}})-[:HAS_SPAN]->(s:Span)
             RETURN {_SPAN_COLUMNS}
             ORDER BY span_start_ts_ms, span_id
             """,
@@ -141,7 +149,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "span_children",
             "The direct children of one span, in start order.",
             f"""
-            MATCH (s:Span)-[:CHILD_OF]->(p:Span {{tenant_id: $tenant_id, trace_id: $trace_id, span_id: $span_id}})
+            MATCH (s:Span)-[:CHILD_OF]->(p:Span {{span_key: $span_key, tenant_id: $tenant_id}})
             RETURN {_SPAN_COLUMNS}
             ORDER BY span_start_ts_ms, span_id
             """,
@@ -151,7 +159,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "trace_call_graph_actors",
             "The actors of one trace (kind and label: a model, a tool, a sub-agent) with invocations, cost, errors.",
             """
-            MATCH (t:Trace {tenant_id: $tenant_id, trace_id: $trace_id})-[:HAS_SPAN]->(s:Span)
+            MATCH (t:Trace {trace_key: $trace_key, tenant_id: $tenant_id})-[:HAS_SPAN]->(s:Span)
             RETURN s.actor_type AS actor_type, s.actor_label AS actor_label, count(s) AS invocations,
                    sum(s.duration_ms) AS total_duration_ms, sum(s.cost_usd) AS cost_usd, sum(s.has_error) AS errors
             ORDER BY actor_type, actor_label
@@ -162,7 +170,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "trace_call_graph_edges",
             "Who called whom in one trace: parent actor -> child actor with the number of calls.",
             """
-            MATCH (t:Trace {tenant_id: $tenant_id, trace_id: $trace_id})-[:HAS_SPAN]->(c:Span)-[:CHILD_OF]->(p:Span)
+            MATCH (t:Trace {trace_key: $trace_key, tenant_id: $tenant_id})-[:HAS_SPAN]->(c:Span)-[:CHILD_OF]->(p:Span)
             RETURN p.actor_type AS parent_type, p.actor_label AS parent_label, c.actor_type AS child_type,
                    c.actor_label AS child_label, count(c) AS calls
             ORDER BY parent_type, parent_label, child_type, child_label
@@ -236,7 +244,8 @@ class QueryParameterError(ValueError):
 
 
 def bind(name: str, params: Mapping[str, Any]) -> tuple[CatalogQuery, dict[str, Any]]:
-    """The catalog query `name` and its parameters, validated (the API turns a failure into a 422).
+    """The catalog query `name` and the parameters its text uses: the validated ones and the vertex keys
+    derived from them (the API turns a failure into a 422).
 
     Raises:
         KeyError: no such query.
@@ -247,10 +256,12 @@ def bind(name: str, params: Mapping[str, Any]) -> tuple[CatalogQuery, dict[str, 
     extra = sorted(set(params) - set(query.params))
     if missing or extra:
         raise QueryParameterError(f"{name}: missing {missing}, unexpected {extra}")
-    bound: dict[str, Any] = {}
-    for key, kind in query.params.items():
-        bound[key] = _check(name, key, kind, params[key])
-    return query, bound
+    checked = {key: _check(name, key, kind, params[key]) for key, kind in query.params.items()}
+    for key, parts in DERIVED_KEYS.items():
+        if all(p in checked for p in parts):
+            # Ids cannot contain '/', so the joined key names exactly one vertex of this tenant.
+            checked[key] = "/".join(checked[p] for p in parts)
+    return query, {k: v for k, v in checked.items() if f"${k}" in query.cypher}
 
 
 def run(client: GraphClient, name: str, **params: Any) -> list[Row]:

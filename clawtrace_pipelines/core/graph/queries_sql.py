@@ -134,7 +134,8 @@ def run_sql(
     con: duckdb.DuckDBPyConnection, sources: Mapping[str, str], name: str, **params: Any
 ) -> list[dict[str, Any]]:
     """The SQL twin of catalog query `name`, with the same validated parameters, as rows of dicts."""
-    _, bound = bind(name, params)
-    cursor = con.execute(SQL[name].format(**sources), bound)
+    bind(name, params)  # the same validation as the graph query
+    sql = SQL[name].format(**sources)
+    cursor = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     columns = [d[0] for d in cursor.description or ()]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
