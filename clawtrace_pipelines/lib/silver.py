@@ -58,21 +58,11 @@ from clawtrace_pipelines.lib.silver_pending import (
 
 log = logging.getLogger(__name__)
 
-# Bronze columns the models read (not ingest_ts, raw_path, extra_json: they would only cost I/O).
+# Bronze columns the models read (the bookkeeping columns would only cost I/O).
 EVENT_COLUMNS = [
-    "tenant_id",
-    "agent_id",
-    "event_id",
-    "event_type",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "event_ts_ms",
-    "event_date",
-    "span_name",
-    "tool_name",
-    "model_name",
-    "payload_json",
+    c
+    for c in EVENTS_ALL.column_names
+    if c not in ("ingest_ts", "raw_path", "schema_version", "received_at", "extra_json")
 ]
 ROLLUP_SPAN_COLUMNS = [
     "tenant_id",
@@ -429,13 +419,9 @@ def _max(table: pa.Table, column: str) -> int:
     return int(value) if value is not None else -(2**62)
 
 
-def _events_to_traces(events: pa.Table) -> pa.Table:
-    return touched_traces(events) if events.num_rows else PENDING_SCHEMA.empty_table()
-
-
 def _all_traces(settings: Settings) -> pa.Table:
     events = open_table(EVENTS_ALL, settings).read(columns=["tenant_id", "trace_id", "event_ts_ms"])
-    return _events_to_traces(events)
+    return touched_traces(events)
 
 
 def _traces_in_hours(settings: Settings, hours: list[datetime]) -> pa.Table:
@@ -456,7 +442,7 @@ def _traces_in_hours(settings: Settings, hours: list[datetime]) -> pa.Table:
     # Integer division: the start of each event's hour.
     hour_start = pc.multiply(pc.divide(events.column("event_ts_ms"), 3_600_000), 3_600_000)
     in_hours = pc.is_in(hour_start, value_set=pa.array(sorted(starts), pa.int64()))
-    return _events_to_traces(events.filter(in_hours))
+    return touched_traces(events.filter(in_hours))
 
 
 __all__ = ["PendingBatch", "SilverBuildError", "SilverReport", "run_silver"]

@@ -42,18 +42,9 @@ PENDING_SCHEMA = pa.schema(
 
 def touched_traces(events: pa.Table) -> pa.Table:
     """The (tenant, trace) pairs of `events` with the time range of their events, as `PENDING_SCHEMA`."""
-    grouped = events.group_by(["tenant_id", "trace_id"], use_threads=False).aggregate(
-        [("event_ts_ms", "min"), ("event_ts_ms", "max")]
-    )
-    return pa.table(
-        {
-            "tenant_id": grouped.column("tenant_id"),
-            "trace_id": grouped.column("trace_id"),
-            "min_ts_ms": grouped.column("event_ts_ms_min"),
-            "max_ts_ms": grouped.column("event_ts_ms_max"),
-        },
-        schema=PENDING_SCHEMA,
-    )
+    ts = events.column("event_ts_ms")
+    pairs = events.select(["tenant_id", "trace_id"]).append_column("min_ts_ms", ts).append_column("max_ts_ms", ts)
+    return merge_traces([pairs])
 
 
 @dataclass(frozen=True)

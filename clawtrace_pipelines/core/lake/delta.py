@@ -39,6 +39,7 @@ from clawtrace_pipelines.core.lake.table import (
     check_unique_keys,
     check_within,
     conform,
+    sorted_for_write,
 )
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import TableSpec
@@ -186,7 +187,10 @@ class DeltaTable:
         )
         # An overwrite with a predicate (replaceWhere) removes the matching rows and adds `data` in one commit.
         deltalake.write_deltalake(
-            table, _sorted(data, self.spec), mode="overwrite", predicate=sql_predicate(checked, self.spec) or "TRUE"
+            table,
+            sorted_for_write(data, self.spec),
+            mode="overwrite",
+            predicate=sql_predicate(checked, self.spec) or "TRUE",
         )
         return int(matched)
 
@@ -260,13 +264,6 @@ class DeltaTable:
         """`delta_scan('<table uri>')`; creates the empty table first so the expression always resolves."""
         self.create_if_missing()
         return "delta_scan('{}')".format(self.uri.replace("'", "''"))
-
-
-def _sorted(data: pa.Table, spec: TableSpec) -> pa.Table:
-    """`data` in the spec's sort order, so even unoptimized files have narrow statistics on it."""
-    if not spec.sort_by or data.num_rows < 2:
-        return data
-    return data.sort_by([(c, "ascending") for c in spec.sort_by])
 
 
 def _stats_count(table: deltalake.DeltaTable) -> int | None:

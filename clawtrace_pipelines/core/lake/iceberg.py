@@ -46,6 +46,7 @@ from clawtrace_pipelines.core.lake.table import (
     check_unique_keys,
     check_within,
     conform,
+    sorted_for_write,
     unchanged_rows,
 )
 from clawtrace_pipelines.core.settings import Settings
@@ -281,7 +282,7 @@ class IcebergTable:
                 with table.transaction() as txn:
                     txn.delete(expression)
                     if data.num_rows:
-                        txn.append(_sorted(data, self.spec))
+                        txn.append(sorted_for_write(data, self.spec))
             return before
 
         return self._with_retries(replace_once)
@@ -328,7 +329,7 @@ class IcebergTable:
         if not crowded:
             return
         scope = reduce(lambda a, b: ice.Or(a, b), map(partition_expression, crowded), _ALWAYS_FALSE)
-        rows = _sorted(conform(table.scan(row_filter=scope).to_arrow(), self.spec), self.spec)
+        rows = sorted_for_write(conform(table.scan(row_filter=scope).to_arrow(), self.spec), self.spec)
         with table.transaction() as txn:
             txn.overwrite(rows, overwrite_filter=scope)
         logger.info("compacted %d partition(s) of %s", len(crowded), self.spec.name)
@@ -356,13 +357,6 @@ class IcebergTable:
             raise TableNotFoundError(f"Iceberg table {self.identifier} vanished")
         location = table.metadata_location.removeprefix("file://")
         return "iceberg_scan('{}')".format(location.replace("'", "''"))
-
-
-def _sorted(data: pa.Table, spec: TableSpec) -> pa.Table:
-    """`data` in the spec's sort order, so file statistics are narrow on the access path."""
-    if not spec.sort_by or data.num_rows < 2:
-        return data
-    return data.sort_by([(c, "ascending") for c in spec.sort_by])
 
 
 def _delete(table: Table, expression: ice.BooleanExpression) -> int:
