@@ -54,6 +54,18 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024, gt=0, description="A raw record larger than this is quarantined, not loaded"
     )
     rejected_excerpt_chars: int = Field(default=2048, gt=0)
+    event_id_horizon_days: int = Field(
+        default=1,
+        ge=0,
+        description="Days on each side of a record's event date in which a reused event id (same tenant, "
+        "another time) is recognised and quarantined as event_id_reused",
+    )
+    trace_max_days: int = Field(
+        default=7,
+        ge=0,
+        description="The longest a trace may span: per-tick reads of prior silver rows look back this many days "
+        "before a trace's earliest new event, never the whole history",
+    )
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
     )

@@ -22,6 +22,7 @@ from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
+from clawtrace_pipelines.lib.bronze_dedup import classify, reused_rejections
 from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, workers_for
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
 from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
@@ -44,6 +45,7 @@ class BronzeReport:
     shadow_duplicates: int = 0
     duplicates: int = 0
     missing_files: int = 0
+    reused_event_ids: int = 0  # records quarantined for reusing an event id with another time
     listings: int = 0
     seconds: float = 0.0
     sources: dict[str, int] = field(default_factory=dict)
@@ -183,14 +185,19 @@ class _Loader:
         self.report = report
         # ETag or modification time as listed (absent for files named by an arrival record, never stat'ed).
         self.fingerprints = fingerprints
+        self.horizon_days = settings.event_id_horizon_days
+        self.excerpt_chars = settings.rejected_excerpt_chars
 
     def flush(self, readable: list[ParsedFile], candidates: pa.Table) -> None:
         if not readable:
             return
         file_index = candidates.column("_file").to_numpy()
         read_version = self.events.version()
-        is_new = self._new_rows_mask(candidates)
+        classified = classify(candidates, self.events, self.horizon_days)
+        is_new = classified.new
         new_rows = candidates.filter(pa.array(is_new)).drop_columns(["_file", "line"])
+        reused = reused_rejections(candidates, classified, self.excerpt_chars)
+        self.report.reused_event_ids += len(reused)
         # Silver's queue first: a crash before the events commit then costs a needless recompute, never a
         # trace silver does not hear about. A backfill queues every trace of its hours, new rows or not, so
         # re-running hours re-derives silver for them.
@@ -218,18 +225,16 @@ class _Loader:
                     strict=True,
                 )
             )
-        rejections = [r for f in readable for r in f.rejections]
+        rejections = [r for f in readable for r in f.rejections] + reused
         if rejections:
             # Insert-if-absent on (raw_path, line): re-processing a file leaves its quarantine rows as they were.
             self.rejected.merge(_rejected_table(rejections, self.now), update_matched=False)
-        accepted_per_file = (
-            np.bincount(file_index[is_new], minlength=len(readable))
-            if len(file_index)
-            else (np.zeros(len(readable), dtype=np.int64))
-        )
+        accepted_per_file = np.bincount(file_index[is_new], minlength=len(readable))
+        reused_per_file = np.bincount(file_index[classified.reused], minlength=len(readable))
         entries = []
         for i, f in enumerate(readable):
             accepted = int(accepted_per_file[i])
+            reused_here = int(reused_per_file[i])
             entry = LogEntry(
                 path=f.path,
                 kind="raw",
@@ -238,39 +243,13 @@ class _Loader:
                 fingerprint=self.fingerprints.get(f.path),
                 records_read=f.records_read,
                 accepted=accepted,
-                rejected=len(f.rejections),
+                rejected=len(f.rejections) + reused_here,
                 shadow_duplicates=f.shadow_duplicates,
-                duplicates=f.candidates - accepted,
+                duplicates=f.candidates - accepted - reused_here,
             )
             entries.append(entry)
             self.report.add(entry, f.size)
         self.processed.record(entries, processed_at=self.now, run_id=self.run_id)
-
-    def _new_rows_mask(self, candidates: pa.Table) -> np.ndarray:
-        """True for the first occurrence (by file, then line) of each (tenant, event_id) the table lacks."""
-        n = candidates.num_rows
-        if n == 0:
-            return np.zeros(0, dtype=bool)
-        keys = pc.binary_join_element_wise(candidates.column("tenant_id"), candidates.column("event_id"), "\x1f")
-        order = candidates.column("_file").to_numpy() * (1 << 32) + candidates.column("line").to_numpy()
-        perm = np.argsort(order, kind="stable")
-        grouped = (
-            pa.table({"k": keys.take(pa.array(perm)), "i": pa.array(np.arange(n))})
-            .group_by("k", use_threads=False)
-            .aggregate([("i", "min")])
-        )
-        first = np.zeros(n, dtype=bool)
-        first[perm[grouped.column("i_min").to_numpy()]] = True
-        if self.events.exists():
-            dates = pc.unique(candidates.column("event_date")).to_pylist()
-            existing = self.events.read(columns=["tenant_id", "event_id"], filters=[("event_date", "in", dates)])
-            if existing.num_rows:
-                existing_keys = pc.binary_join_element_wise(
-                    existing.column("tenant_id"), existing.column("event_id"), "\x1f"
-                )
-                present = pc.is_in(keys, value_set=existing_keys).to_numpy(zero_copy_only=False)
-                first &= ~present
-        return first
 
 
 def _rejected_table(rejections: list, now: datetime) -> pa.Table:

@@ -220,15 +220,15 @@ def test_a_writer_committing_during_a_tick_makes_it_merge_and_nothing_doubles(la
     put(storage, events_at(NOW - timedelta(hours=1), "first", 1), "batch-0.ndjson")
     run_bronze(lake_settings, now=NOW)
     put(storage, events_at(NOW - timedelta(hours=1), "race", 3), "batch-1.ndjson", arrived=NOW + timedelta(minutes=1))
-    original = bronze._Loader._new_rows_mask
+    original = bronze.classify
 
-    def racing(self, candidates):
-        mask = original(self, candidates)
-        rival = candidates.filter(pa.array(mask)).drop_columns(["_file", "line"])
+    def racing(candidates, events, horizon_days):
+        result = original(candidates, events, horizon_days)
+        rival = candidates.filter(pa.array(result.new)).drop_columns(["_file", "line"])
         open_table(EVENTS_ALL, lake_settings).merge(rival, update_matched=False)  # lands between check and commit
-        return mask
+        return result
 
-    monkeypatch.setattr(bronze._Loader, "_new_rows_mask", racing)
+    monkeypatch.setattr(bronze, "classify", racing)
     report = run_bronze(lake_settings, now=NOW + timedelta(minutes=3))
     assert report.files == 1
     assert open_table(EVENTS_ALL, lake_settings).count() == 4
@@ -251,3 +251,50 @@ def test_parsing_in_worker_processes_loads_exactly_what_inline_parsing_loads(tmp
         assert check_files_reconcile(settings, report).passed
         tables.append(event_rows(settings).drop_columns(["ingest_ts"]))
     assert tables[0].equals(tables[1])
+
+
+def test_an_event_id_reused_with_another_time_is_quarantined_and_the_first_stays(lake_settings):
+    storage = LakeStorage(lake_settings)
+    first_hour = NOW - timedelta(hours=26)
+    put(storage, events_at(first_hour, "e", 2), "batch-day0.ndjson")
+    assert run_bronze(lake_settings, now=NOW).accepted == 2
+    # The next day the collector sends e-0 again with another time, plus one good event and an exact re-send.
+    again = record(TENANT, AGENT, event_id="e-0", ts_ms=ms(NOW - timedelta(hours=1)))
+    fresh = record(TENANT, AGENT, event_id="f-0", ts_ms=ms(NOW - timedelta(hours=1)) + 5)
+    exact = events_at(first_hour, "e", 2)[1]
+    put(storage, [again, fresh], "batch-day1.ndjson", arrived=NOW + timedelta(minutes=3))
+    put(storage, [exact], "batch-day0-resend.ndjson", arrived=NOW + timedelta(minutes=3))
+    report = run_bronze(lake_settings, now=NOW + timedelta(minutes=4))
+    assert (report.accepted, report.rejected, report.duplicates, report.reused_event_ids) == (1, 1, 1, 1)
+    rows = event_rows(lake_settings)
+    assert rows.column("event_id").to_pylist() == ["e-0", "e-1", "f-0"]
+    assert rows.filter(pa.compute.equal(rows.column("event_id"), "e-0")).column("event_ts_ms").to_pylist() == [
+        ms(first_hour) + 60_000
+    ]
+    rejected = open_table(EVENTS_REJECTED, lake_settings).read().to_pylist()
+    assert [(r["reason_code"], r["event_id"], r["line"]) for r in rejected] == [("event_id_reused", "e-0", 1)]
+    assert "already held with tsMs" in rejected[0]["reason"]
+    assert check_files_reconcile(lake_settings, report).passed
+
+
+def test_an_event_id_repeated_with_two_times_in_one_batch_keeps_the_first_by_file_and_line(lake_settings):
+    storage = LakeStorage(lake_settings)
+    hour = NOW - timedelta(hours=1)
+    one = record(TENANT, AGENT, event_id="r", ts_ms=ms(hour) + 10)
+    two = record(TENANT, AGENT, event_id="r", ts_ms=ms(hour) + 20)
+    put(storage, [one, two, one], "batch-r.ndjson")
+    report = run_bronze(lake_settings, now=NOW)
+    assert (report.accepted, report.reused_event_ids, report.duplicates) == (1, 1, 1)
+    assert event_rows(lake_settings).column("event_ts_ms").to_pylist() == [ms(hour) + 10]
+    assert [r["line"] for r in open_table(EVENTS_REJECTED, lake_settings).read().to_pylist()] == [2]
+
+
+def test_a_reused_id_beyond_the_horizon_is_kept_as_a_distinct_event(lake_settings):
+    settings = lake_settings.model_copy(update={"event_id_horizon_days": 0})
+    storage = LakeStorage(settings)
+    put(storage, events_at(NOW - timedelta(hours=26), "h", 1), "batch-h0.ndjson")
+    assert run_bronze(settings, now=NOW).accepted == 1
+    put(storage, events_at(NOW - timedelta(hours=1), "h", 1), "batch-h1.ndjson", arrived=NOW + timedelta(minutes=3))
+    report = run_bronze(settings, now=NOW + timedelta(minutes=4))
+    assert (report.accepted, report.reused_event_ids) == (1, 0)
+    assert open_table(EVENTS_ALL, settings).count() == 2

@@ -241,6 +241,7 @@ def test_a_failing_data_test_publishes_nothing_and_keeps_the_queue(delta_setting
     from clawtrace_pipelines.lib.silver_pending import PENDING_DIR
     from tests.factories import batch_path, ndjson, record, write_raw
 
+    delta_settings = delta_settings.model_copy(update={"event_id_horizon_days": 0})
     storage = LakeStorage(delta_settings)
     tenant, agent = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
     t0 = 1_772_409_600_000
