@@ -91,12 +91,9 @@ def reused_rejections(candidates: pa.Table, result: Classified, excerpt_chars: i
     """Quarantine rows for the records that reuse an id with another time."""
     rows = candidates.filter(pa.array(result.reused))
     canonical = result.canonical_ts[result.reused].tolist()
+    columns = ["raw_path", "line", "tenant_id", "agent_id", "event_id", "event_ts_ms", "payload_json"]
     out = []
-    for row, first_ts in zip(
-        rows.select(["raw_path", "line", "tenant_id", "agent_id", "event_id", "event_ts_ms", "payload_json"]).to_pylist(),
-        canonical,
-        strict=True,
-    ):
+    for row, first_ts in zip(rows.select(columns).to_pylist(), canonical, strict=True):
         payload = row["payload_json"]
         out.append(
             Rejection(
