@@ -266,9 +266,29 @@ SPAN_ROLLUP = TableSpec(
     description="Silver: calls, errors, tokens, cost and p50/p95 duration per (tenant, agent, day, actor).",
 )
 
+SILVER_DEAD_LETTERS = TableSpec(
+    name="silver_dead_letters",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("trace_id", pa.string()),
+        _req("min_ts_ms", pa.int64()),
+        _req("max_ts_ms", pa.int64()),
+        _req("failed_at", UTC_TS),
+        _req("node", pa.string()),
+        _req("reason", pa.string()),
+        _req("failing_rows", pa.int64()),
+    ),
+    keys=("tenant_id", "trace_id"),
+    description="Silver: one row per trace whose recomputation failed a blocking data test (or a model), with "
+    "the failing dbt node and the reason; its earlier silver rows stay, the other traces publish. "
+    "`clawtrace silver retry` queues them again.",
+)
+
 SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
 
-ALL_TABLES: dict[str, TableSpec] = {t.name: t for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES, *SILVER_TABLES)}
+ALL_TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES, *SILVER_TABLES, SILVER_DEAD_LETTERS)
+}
 
 
 def table_spec(name: str) -> TableSpec:

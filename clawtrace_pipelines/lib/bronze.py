@@ -27,7 +27,7 @@ from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, w
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
 from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
-from clawtrace_pipelines.lib.silver_pending import PendingTraces, touched_traces
+from clawtrace_pipelines.lib.silver_pending import PendingTraces, queued_events
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class _Loader:
         # re-running hours re-derives silver for them.
         queued = candidates if self.backfill else new_rows
         if queued.num_rows:
-            self.pending.add(touched_traces(queued), self.now)
+            self.pending.add(queued_events(queued), self.now)
         if new_rows.num_rows:
             # The rows are new as of `read_version`: append them as the next commit, or merge when another
             # writer has committed since (the merge then skips whatever that writer inserted).

@@ -234,26 +234,3 @@ def test_silver_on_an_s3_lake(s3_settings: Settings) -> None:
     spans = open_table(PG_SPANS, s3_settings).read(columns=["trace_id"])
     assert traces.num_rows == 4 and spans.num_rows > 4
     assert run_silver(s3_settings).traces == 0  # the queue was emptied
-
-
-def test_a_failing_data_test_publishes_nothing_and_keeps_the_queue(delta_settings: Settings) -> None:
-    from clawtrace_pipelines.lib.silver import SilverBuildError
-    from clawtrace_pipelines.lib.silver_pending import PENDING_DIR
-    from tests.factories import batch_path, ndjson, record, write_raw
-
-    delta_settings = delta_settings.model_copy(update={"event_id_horizon_days": 0})
-    storage = LakeStorage(delta_settings)
-    tenant, agent = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
-    t0 = 1_772_409_600_000
-    # A collector that reuses an event id on another day: bronze keys on (event_date, tenant, event_id), so both
-    # land; the staging model's uniqueness test on (tenant, event_id) catches it.
-    for day in (0, 1):
-        ts = t0 + day * 86_400_000
-        write_raw(storage, batch_path(tenant, agent, ts), ndjson([record(tenant, agent, event_id="e1", ts_ms=ts)]))
-        assert run_bronze(delta_settings, now=datetime(2026, 3, 3, 1, tzinfo=UTC), reconcile=True).accepted == 1
-    with pytest.raises(SilverBuildError) as failure:
-        run_silver(delta_settings)
-    failed = {n.unique_id.split(".")[2] for n in failure.value.report.nodes.values() if n.status == "fail"}
-    assert "unique_key_stg_events_tenant_id__event_id" in failed
-    assert not open_table(PG_TRACES, delta_settings).exists() or open_table(PG_TRACES, delta_settings).count() == 0
-    assert storage.ls_files(PENDING_DIR), "the queue is kept for the next tick"
