@@ -5,10 +5,9 @@ import time
 
 import dagster as dg
 
-from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.pricing import MODEL_PRICES
-from clawtrace_pipelines.core.tables import ALL_TABLES
+from clawtrace_pipelines.core.tables import ALL_TABLES, ENTITLEMENTS, PROCESSED_FILES
 from clawtrace_pipelines.resources import LakehouseResource
 
 
@@ -20,7 +19,12 @@ class MaintenanceConfig(dg.Config):
 @dg.asset(
     name="lake_maintenance",
     group_name="maintenance",
-    deps=[dg.AssetKey(name) for name in [*ALL_TABLES, MODEL_PRICES.name] if name != "processed_files"],
+    # The tables that are assets: the processed-files log and the entitlements are written as side effects.
+    deps=[
+        dg.AssetKey(name)
+        for name in [*ALL_TABLES, MODEL_PRICES.name]
+        if name not in (PROCESSED_FILES.name, ENTITLEMENTS.name)
+    ],
     kinds={"deltalake", "iceberg"},
     pool="lakehouse",
     description="Compacts every lake table (Delta: z-order on the table's sort columns; Iceberg: sorted rewrite "
@@ -31,7 +35,7 @@ def lake_maintenance(
 ) -> dg.MaterializeResult:
     settings = lakehouse.settings()
     seconds: dict[str, float] = {}
-    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES, ENTITLEMENTS.name: ENTITLEMENTS}.items():
+    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES}.items():
         table = open_table(spec, settings)
         if not table.exists():
             continue

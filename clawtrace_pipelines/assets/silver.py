@@ -18,8 +18,6 @@ from clawtrace_pipelines.lib.dbt_runner import ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
 from clawtrace_pipelines.resources import LakehouseResource
 
-MANIFEST_PATH = ensure_manifest()
-
 
 def _published(props: Mapping[str, Any]) -> bool:
     return bool(
@@ -47,7 +45,6 @@ class SilverTranslator(DagsterDbtTranslator):
 
 
 TRANSLATOR = SilverTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text())
 
 
 def _model_order(manifest: Mapping[str, Any]) -> dict[str, int]:
@@ -68,33 +65,44 @@ def _model_order(manifest: Mapping[str, Any]) -> dict[str, int]:
     return order
 
 
-MODEL_ORDER = _model_order(MANIFEST)
+def build_silver_models() -> dg.AssetsDefinition:
+    """The `silver_models` multi-asset, from the dbt manifest (parsed here when missing or stale).
 
+    A function, not a module-level asset: importing this module must not run `dbt parse` (seconds, and it
+    writes into the target folder), only building the code location's definitions does.
+    """
+    manifest_path = ensure_manifest()
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    model_order = _model_order(manifest)
 
-@dbt_assets(
-    manifest=MANIFEST_PATH,
-    name="silver_models",
-    dagster_dbt_translator=TRANSLATOR,
-    # Not partitioned: a tick recomputes whatever traces bronze queued, whichever hours their events are in.
-    # A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
-    # recomputes them.
-    pool="lakehouse",
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
-)
-def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
-    """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
-    in-process; publish traces, spans, edges, agents, tenants and the rollup."""
-    settings = lakehouse.settings()
-    report = run_silver(settings)
-    context.log.info(
-        f"silver {report.mode}: {report.traces} traces ({report.dead_lettered} dead-lettered), "
-        f"{report.events_read} events, {sum(report.rows_written.values())} rows written in {report.seconds:.2f}s"
+    @dbt_assets(
+        manifest=manifest_path,
+        name="silver_models",
+        dagster_dbt_translator=TRANSLATOR,
+        # Not partitioned: a tick recomputes whatever traces bronze queued, whichever hours their events are
+        # in. A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
+        # recomputes them.
+        pool="lakehouse",
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
     )
-    yield from _materializations(context, report)
-    yield from _check_results(context, report)
+    def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
+        """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
+        in-process; publish traces, spans, edges, agents, tenants and the rollup."""
+        settings = lakehouse.settings()
+        report = run_silver(settings)
+        context.log.info(
+            f"silver {report.mode}: {report.traces} traces ({report.dead_lettered} dead-lettered), "
+            f"{report.events_read} events, {sum(report.rows_written.values())} rows written in {report.seconds:.2f}s"
+        )
+        yield from _materializations(context, report, model_order)
+        yield from _check_results(context, report, manifest)
+
+    return silver_models
 
 
-def _materializations(context: dg.AssetExecutionContext, report: SilverReport) -> Iterator[dg.MaterializeResult]:
+def _materializations(
+    context: dg.AssetExecutionContext, report: SilverReport, model_order: Mapping[str, int]
+) -> Iterator[dg.MaterializeResult]:
     common = {
         "mode": report.mode,
         "traces_touched": report.traces,
@@ -108,7 +116,7 @@ def _materializations(context: dg.AssetExecutionContext, report: SilverReport) -
     }
     by_name = {n.unique_id.split(".")[-1]: n for n in report.nodes.values() if n.resource_type == "model"}
     # Dagster wants a multi-asset's materializations in dependency order.
-    for key in sorted(context.selected_asset_keys, key=lambda k: MODEL_ORDER.get(k.path[-1], len(MODEL_ORDER))):
+    for key in sorted(context.selected_asset_keys, key=lambda k: model_order.get(k.path[-1], len(model_order))):
         name = key.path[-1]
         node = by_name.get(name)
         metadata: dict[str, Any] = {**common}
@@ -123,13 +131,15 @@ def _materializations(context: dg.AssetExecutionContext, report: SilverReport) -
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
-def _check_results(context: dg.AssetExecutionContext, report: SilverReport) -> Iterator[dg.AssetCheckResult]:
+def _check_results(
+    context: dg.AssetExecutionContext, report: SilverReport, manifest: Mapping[str, Any]
+) -> Iterator[dg.AssetCheckResult]:
     """One result per selected check: dbt's outcome when the test ran, else passed with "nothing to check"."""
     outcomes: dict[dg.AssetCheckKey, Any] = {}
     for node in report.nodes.values():
         if node.resource_type != "test":
             continue
-        key = get_asset_check_key_for_test(MANIFEST, TRANSLATOR, node.unique_id, None)
+        key = get_asset_check_key_for_test(manifest, TRANSLATOR, node.unique_id, None)
         if key is not None:
             outcomes[key] = node
     for key in context.selected_asset_check_keys:

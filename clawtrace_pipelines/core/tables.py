@@ -284,10 +284,26 @@ SILVER_DEAD_LETTERS = TableSpec(
     "`clawtrace silver retry` queues them again.",
 )
 
+# Written by silver next to pg_tenants; PuppyGraph's row-level security reads it (core/graph/puppygraph.py).
+ENTITLEMENTS = TableSpec(
+    name="graph_entitlements",
+    schema=pa.schema(
+        [
+            pa.field("puppygraph_user", pa.string(), nullable=False),
+            pa.field("resource_type", pa.string(), nullable=False),
+            pa.field("tenant_id", pa.string(), nullable=False),
+            pa.field("is_authorized", pa.bool_(), nullable=False),
+        ]
+    ),
+    keys=("puppygraph_user", "tenant_id"),
+    description="Graph: which PuppyGraph user may see which tenant (row-level security), one row per tenant.",
+)
+
 SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
 
 ALL_TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES, *SILVER_TABLES, SILVER_DEAD_LETTERS)
+    t.name: t
+    for t in (EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES, *SILVER_TABLES, SILVER_DEAD_LETTERS, ENTITLEMENTS)
 }
 
 

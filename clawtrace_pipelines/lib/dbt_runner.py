@@ -1,4 +1,4 @@
-"""Run the repo's dbt project in-process (dbtRunner), against a given work DuckDB file.
+"""Run the dbt project (packaged or the repo's) in-process (dbtRunner), against a given work DuckDB file.
 
 In-process, because importing dbt costs about 6 s and a warm second invocation about 0.4 s: a long-lived
 process (the Dagster code server, a warm benchmark) pays the import once. Every invocation names its
@@ -8,20 +8,41 @@ target folder.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+# The wheel ships the project inside the package (pyproject.toml, `sources`); a checkout has it at the root.
+PACKAGED_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+CHECKOUT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+
+
+def find_project_dir() -> Path:
+    """The dbt project: the copy inside the installed package, else the repo checkout's `dbt/`."""
+    if (PACKAGED_PROJECT_DIR / "dbt_project.yml").is_file():
+        return PACKAGED_PROJECT_DIR
+    return CHECKOUT_PROJECT_DIR
+
+
+DBT_PROJECT_DIR = find_project_dir()
 DATABASE_ENV = "CLAWTRACE_DBT_DATABASE"
 # Where dbt keeps compiled SQL, the manifest and its partial-parse cache; parallel test workers set their own.
 TARGET_ENV = "CLAWTRACE_DBT_TARGET"
 
 
 def default_target_path() -> Path:
-    return Path(os.environ.get(TARGET_ENV) or DBT_PROJECT_DIR / "target")
+    """`$CLAWTRACE_DBT_TARGET`, else `$XDG_CACHE_HOME/clawtrace/dbt/<sha256(project dir)[:16]>` (default
+    `~/.cache`): never inside the project, which may sit read-only in site-packages, and one folder per
+    project copy, so two checkouts or installs on a host never share a partial-parse cache."""
+    override = os.environ.get(TARGET_ENV)
+    if override:
+        return Path(override)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(DBT_PROJECT_DIR).encode()).hexdigest()[:16]
+    return cache / "clawtrace" / "dbt" / digest
 
 
 # dbtRunner keeps process-wide state (flags, adapter registry, env vars read at render time): one at a time.
@@ -44,7 +65,7 @@ def invoke_dbt(
     Args:
         args: the dbt command and its selection, e.g. `["build", "--select", "silver"]`.
         database: the DuckDB file the models read their `staged` sources from and write into.
-        target_path: dbt's target folder (compiled SQL, manifest, run results); default `dbt/target`.
+        target_path: dbt's target folder (compiled SQL, manifest, run results); default `default_target_path()`.
         vars: dbt `--vars`.
 
     Returns:

@@ -24,7 +24,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS, entitlements_rows
+from clawtrace_pipelines.core.graph.puppygraph import entitlements_rows
+from clawtrace_pipelines.core.tables import ENTITLEMENTS
 from clawtrace_pipelines.core.lake import LakeTable, open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pytest
 
 from clawtrace_pipelines.core.tables import EVENTS_ALL, SILVER_TABLES
 from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, ensure_manifest, invoke_dbt
@@ -28,12 +30,19 @@ def _empty_work_database(path: Path) -> None:
     )
 
 
-def test_dbt_unit_tests_pass(tmp_path: Path) -> None:
-    database = tmp_path / "work.duckdb"
+@pytest.fixture(scope="module")
+def built_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Every model built with no rows (`dbt run --empty`) on empty staged inputs: (work database, target)."""
+    folder = tmp_path_factory.mktemp("dbt")
+    database, target = folder / "work.duckdb", folder / "target"
     _empty_work_database(database)
-    target = tmp_path / "target"
     # `--empty` builds every model with no rows, so the unit tests can read their inputs' column types.
     assert invoke_dbt(["run", "--empty"], database=database, target_path=target).success
+    return database, target
+
+
+def test_dbt_unit_tests_pass(built_models: tuple[Path, Path]) -> None:
+    database, target = built_models
     result = invoke_dbt(["test", "--select", "test_type:unit"], database=database, target_path=target)
     outcomes = {r.node.name: str(r.status) for r in result.result}
     assert len(outcomes) >= 8
@@ -41,7 +50,38 @@ def test_dbt_unit_tests_pass(tmp_path: Path) -> None:
     assert not failed, [r.message for r in result.result if str(r.status) != "pass"]
 
 
-def test_every_model_and_column_is_documented_and_keys_are_tested() -> None:
+def _built_columns(database: Path) -> dict[str, list[str]]:
+    """Model name -> its columns as dbt built them, read from the work database (the staged inputs aside)."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema <> 'staged' order by table_name, ordinal_position"
+        ).fetchall()
+    built: dict[str, list[str]] = {}
+    for table, column in rows:
+        built.setdefault(table, []).append(column)
+    return built
+
+
+def test_every_built_column_is_documented_and_every_documented_column_exists(
+    built_models: tuple[Path, Path],
+) -> None:
+    database, target = built_models
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    built = _built_columns(database)
+    assert set(built) == set(models), "the work database holds exactly the project's models"
+    problems = []
+    for name, node in sorted(models.items()):
+        documented = {column: (props.get("description") or "").strip() for column, props in node["columns"].items()}
+        for column in built[name]:
+            if not documented.get(column):
+                problems.append(f"{name}.{column}: built but has no description")
+        problems += [f"{name}.{column}: documented but not built" for column in documented.keys() - set(built[name])]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_model_is_documented_and_keys_are_tested() -> None:
     manifest = json.loads(ensure_manifest().read_text())
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert {spec.name for spec in SILVER_TABLES} <= set(models)

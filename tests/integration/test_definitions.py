@@ -18,7 +18,7 @@ AGENT = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 
 def test_definitions_pin_asset_keys_and_groups():
-    groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
+    groups = {spec.key.to_user_string(): spec.group_name for spec in defs().resolve_all_asset_specs()}
     assert groups == {
         "raw_events": "raw",
         "events_all": "bronze",
@@ -30,25 +30,64 @@ def test_definitions_pin_asset_keys_and_groups():
         "model_resolution": "reference",
         "graph": "graph",
     }
-    job = defs.resolve_job_def("lakehouse_tick")
+    job = defs().resolve_job_def("lakehouse_tick")
     assert job.tags.get("clawtrace/lane") == "lakehouse"
-    # Lineage: raw files -> bronze -> the staging model -> silver tables.
-    graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey("stg_events")).parent_keys == {dg.AssetKey("events_all")}
-    assert (
-        dg.AssetKey("int_spans") in graph.get(dg.AssetKey("pg_spans")).ancestor_keys
-        if hasattr(graph.get(dg.AssetKey("pg_spans")), "ancestor_keys")
-        else True
-    )
-    assert graph.get(dg.AssetKey("pg_child_of_edges")).parent_keys == {dg.AssetKey("pg_spans")}
-    # dbt's data tests are asset checks of the models they test.
-    checks = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
-    assert {"pg_traces", "pg_spans", "pg_child_of_edges", "span_rollup", "pg_agents", "stg_events"} <= checks
+
+
+# Every asset's direct upstream keys, as the UI draws them: raw files -> bronze -> staging -> intermediate ->
+# silver tables -> graph, with the price book feeding the cost model. A dropped or extra edge fails here.
+LINEAGE = {
+    "raw_events": set(),
+    "events_all": {"raw_events"},
+    "events_rejected": {"raw_events"},
+    "stg_events": {"events_all"},
+    "int_spans": {"stg_events"},
+    "int_span_usage": {"int_spans"},
+    "int_span_costs": {"int_span_usage", "model_prices", "model_resolution"},
+    "model_prices": set(),
+    "model_resolution": {"model_prices"},
+    "pg_tenants": {"stg_events"},
+    "pg_agents": {"stg_events"},
+    "pg_traces": {"stg_events", "pg_spans"},
+    "pg_spans": {"int_spans", "int_span_costs"},
+    "pg_child_of_edges": {"pg_spans"},
+    "span_rollup": {"pg_spans"},
+    "graph": {"pg_tenants", "pg_agents", "pg_traces", "pg_spans", "pg_child_of_edges"},
+    # Maintenance runs after every lake table that is an asset (not the processed-files log or the entitlements,
+    # which are written as side effects of bronze and silver).
+    "lake_maintenance": {"events_all", "events_rejected", "model_prices", *(t.name for t in SILVER_TABLES)},
+}
+
+
+def test_every_asset_has_exactly_its_upstream_assets():
+    graph = defs().resolve_asset_graph()
+    lineage = {
+        key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert lineage == LINEAGE
+
+
+def test_dbt_data_tests_are_checks_of_their_models_and_every_silver_key_is_checked():
+    checks: dict[str, set[str]] = {}
+    for key in defs().resolve_asset_graph().asset_check_keys:
+        checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
+    assert set(checks) == {"events_all", "stg_events", "int_spans", "int_span_usage", "int_span_costs"} | {
+        t.name for t in SILVER_TABLES
+    }
+    assert {"event_id_unique", "files_reconcile"} <= checks["events_all"]
+    # The uniqueness test on each silver table's merge key (dbt names it after the model and its columns); the
+    # partition column is in the merge key only for pruning, the row key is the rest.
+    for spec in SILVER_TABLES:
+        key = [column for column in spec.keys if column not in spec.partition_by]
+        assert any(name.startswith("unique") and all(c in name for c in key) for name in checks[spec.name]), (
+            f"{spec.name} has no uniqueness check on {key}"
+        )
 
 
 def test_schedules_run_a_tick_every_three_minutes_and_reconcile_daily():
     by_name = {
-        name: defs.resolve_schedule_def(name)
+        name: defs().resolve_schedule_def(name)
         for name in ("lakehouse_tick_every_3_minutes", "lakehouse_daily_reconcile")
     }
     tick = by_name["lakehouse_tick_every_3_minutes"]

@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 
 from clawtrace_pipelines.core.graph.definition import EDGES, VERTICES, Edge, Property, Vertex, graph_type
-from clawtrace_pipelines.core.tables import TableSpec
+from clawtrace_pipelines.core.tables import ENTITLEMENTS, TableSpec
 
 
 class CatalogKind(StrEnum):
@@ -50,22 +50,10 @@ S3_ACCESS_KEY, S3_SECRET_KEY = "${S3_ACCESS_KEY}", "${S3_SECRET_KEY}"
 UNITY_TOKEN = "${UNITY_TOKEN}"
 GLUE_ACCESS_KEY, GLUE_SECRET_KEY = "${GLUE_ACCESS_KEY}", "${GLUE_SECRET_KEY}"
 
-# The entitlement rows RLS reads: one PuppyGraph user per tenant, allowed that tenant only.
+# The entitlement rows RLS reads (the `ENTITLEMENTS` table, declared with the other specs): one PuppyGraph user
+# per tenant, allowed that tenant only.
 TENANT_RESOURCE = "tenant"
 TENANT_USER_PREFIX = "ct_"
-ENTITLEMENTS = TableSpec(
-    name="graph_entitlements",
-    schema=pa.schema(
-        [
-            pa.field("puppygraph_user", pa.string(), nullable=False),
-            pa.field("resource_type", pa.string(), nullable=False),
-            pa.field("tenant_id", pa.string(), nullable=False),
-            pa.field("is_authorized", pa.bool_(), nullable=False),
-        ]
-    ),
-    keys=("puppygraph_user", "tenant_id"),
-    description="Graph: which PuppyGraph user may see which tenant (row-level security), one row per tenant.",
-)
 
 
 def _flag(value: bool) -> str:
