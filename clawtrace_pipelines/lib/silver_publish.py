@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clawtrace_pipelines.core.graph.puppygraph import entitlements_rows
-from clawtrace_pipelines.core.tables import ENTITLEMENTS
 from clawtrace_pipelines.core.lake import LakeTable, open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import (
+    ENTITLEMENTS,
     PG_AGENTS,
     PG_CHILD_OF_EDGES,
     PG_SPANS,

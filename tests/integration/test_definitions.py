@@ -25,6 +25,7 @@ def test_definitions_pin_asset_keys_and_groups():
         "events_rejected": "bronze",
         **dict.fromkeys(("stg_events", "int_spans", "int_span_usage", "int_span_costs"), "silver_work"),
         **{t.name: "silver" for t in SILVER_TABLES},
+        "silver_dead_letters": "silver",
         "lake_maintenance": "maintenance",
         "model_prices": "reference",
         "model_resolution": "reference",
@@ -52,10 +53,17 @@ LINEAGE = {
     "pg_spans": {"int_spans", "int_span_costs"},
     "pg_child_of_edges": {"pg_spans"},
     "span_rollup": {"pg_spans"},
+    "silver_dead_letters": {"pg_traces"},
     "graph": {"pg_tenants", "pg_agents", "pg_traces", "pg_spans", "pg_child_of_edges"},
     # Maintenance runs after every lake table that is an asset (not the processed-files log or the entitlements,
     # which are written as side effects of bronze and silver).
-    "lake_maintenance": {"events_all", "events_rejected", "model_prices", *(t.name for t in SILVER_TABLES)},
+    "lake_maintenance": {
+        "events_all",
+        "events_rejected",
+        "model_prices",
+        "silver_dead_letters",
+        *(t.name for t in SILVER_TABLES),
+    },
 }
 
 
@@ -72,9 +80,15 @@ def test_dbt_data_tests_are_checks_of_their_models_and_every_silver_key_is_check
     checks: dict[str, set[str]] = {}
     for key in defs().resolve_asset_graph().asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
-    assert set(checks) == {"events_all", "stg_events", "int_spans", "int_span_usage", "int_span_costs"} | {
-        t.name for t in SILVER_TABLES
-    }
+    assert set(checks) == {
+        "events_all",
+        "stg_events",
+        "int_spans",
+        "int_span_usage",
+        "int_span_costs",
+        "silver_dead_letters",
+    } | {t.name for t in SILVER_TABLES}
+    assert checks["silver_dead_letters"] == {"no_dead_letters"}
     assert {"event_id_unique", "files_reconcile"} <= checks["events_all"]
     # The uniqueness test on each silver table's merge key (dbt names it after the model and its columns); the
     # partition column is in the merge key only for pruning, the row key is the rest.
@@ -118,6 +132,7 @@ def test_tick_job_materializes_bronze_with_metadata_and_passing_checks(tmp_path,
         assert key in meta
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[("events_all", "event_id_unique")] and checks[("events_all", "files_reconcile")]
+    assert checks[("silver_dead_letters", "no_dead_letters")]
     assert all(checks.values()), [k for k, ok in checks.items() if not ok]
     assert ("pg_traces", "unique_key_pg_traces_tenant_id__trace_id") in checks
     (traces,) = result.asset_materializations_for_node("silver_models") and [
