@@ -96,6 +96,8 @@ def bronze_events(context: dg.AssetExecutionContext, config: BronzeConfig, lakeh
             "traces_touched": len(report.touched_traces),
             "event_dates": dg.MetadataValue.json(sorted(report.event_dates)),
             "discovery": dg.MetadataValue.json(report.sources),
+            "reused_event_ids": report.reused_event_ids,
+            **report.io,
         },
     )
     yield dg.MaterializeResult(asset_key=EVENTS_REJECTED.name, metadata={**common, "rejected": report.rejected})

@@ -113,6 +113,7 @@ def _materializations(
         "queue_kept": report.queue_kept,
         "replayed_journals": report.replayed_journals,
         "seconds": round(report.seconds, 3),
+        **report.io,
     }
     by_name = {n.unique_id.split(".")[-1]: n for n in report.nodes.values() if n.resource_type == "model"}
     # Dagster wants a multi-asset's materializations in dependency order.

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Event hours before now listed each tick, for foreign writers' files",
     )
+    listing_active_days: int = Field(
+        default=2,
+        ge=0,
+        description="The lateness window lists only agents with raw files processed within this many days "
+        "(the daily sweep finds the rest); 0 lists every agent each tick",
+    )
     arrival_overlap_hours: int = Field(
         default=1, ge=0, description="Arrival hours re-read before the cursor, for writers with skewed clocks"
     )

@@ -76,9 +76,13 @@ EVENTS_REJECTED = TableSpec(
             pa.field("event_id", pa.string()),
             pa.field("record_bytes", pa.int64(), nullable=False),
             pa.field("excerpt", pa.string(), nullable=False),
+            # The raw file's `dt=` folder ("none" for a path outside the layout): re-processing a file finds
+            # its quarantine rows in one partition, so the merge never scans the table's history.
+            pa.field("dt", pa.string(), nullable=False),
         ]
     ),
-    keys=("raw_path", "line"),
+    keys=("dt", "raw_path", "line"),
+    partition_by=("dt",),
     description="Quarantine: one row per raw record (file, line) that failed validation, with the reason.",
 )
 

@@ -19,13 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.lake.io_stats import measure
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
 from clawtrace_pipelines.lib.bronze_dedup import classify, reused_rejections
 from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, workers_for
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
-from clawtrace_pipelines.lib.discovery import Discovery, FileDiscovery, write_cursor
+from clawtrace_pipelines.lib.discovery import ActiveAgents, Discovery, FileDiscovery, write_cursor
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
 from clawtrace_pipelines.lib.silver_pending import PendingTraces, queued_events
 
@@ -52,6 +53,7 @@ class BronzeReport:
     event_dates: set[str] = field(default_factory=set)
     touched_traces: set[tuple[str, str]] = field(default_factory=set)
     processed_paths: list[str] = field(default_factory=list)
+    io: dict[str, int] = field(default_factory=dict)  # listings and lake reads (core/lake/io_stats.py)
 
     def add(self, entry: LogEntry, size: int) -> None:
         self.files += 1
@@ -89,11 +91,27 @@ def run_bronze(
     Returns:
         The run's counts.
     """
+    with measure() as io:
+        report = _run_bronze(settings, now, reconcile, hours, run_id, chunk_records, progress)
+    report.io = io.metadata()
+    return report
+
+
+def _run_bronze(
+    settings: Settings,
+    now: datetime | None,
+    reconcile: bool,
+    hours: list[datetime] | None,
+    run_id: str | None,
+    chunk_records: int,
+    progress: bool,
+) -> BronzeReport:
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).astimezone(UTC)
     storage = LakeStorage(settings)
     processed = ProcessedLog(settings)
-    discovery = FileDiscovery(storage, processed)
+    active = ActiveAgents(storage, settings.listing_active_days)
+    discovery = FileDiscovery(storage, processed, active)
     if hours is not None:
         found = discovery.for_hours(hours)
         mode = "backfill"
@@ -122,6 +140,7 @@ def run_bronze(
         processed_at=now,
         run_id=run_id,
     )
+    active.update(report.processed_paths, now)
     if hours is None:
         write_cursor(storage, now)
     report.seconds = time.perf_counter() - started
@@ -252,15 +271,22 @@ class _Loader:
         self.processed.record(entries, processed_at=self.now, run_id=self.run_id)
 
 
+def rejected_partition(raw_path: str) -> str:
+    """The `events_rejected` partition of a raw file's records: its folder date, or "none"."""
+    return folder_date(raw_path) or "none"
+
+
 def _rejected_table(rejections: list, now: datetime) -> pa.Table:
     # One row per (raw_path, line); merged insert-if-absent, so a re-processed file keeps its first rows.
     latest = {(r.raw_path, r.line): r for r in rejections}
     rows = list(latest.values())
-    columns = {name: [getattr(r, name) for r in rows] for name in EVENTS_REJECTED.schema.names if name != "rejected_at"}
+    derived = ("rejected_at", "dt")
+    columns = {name: [getattr(r, name) for r in rows] for name in EVENTS_REJECTED.schema.names if name not in derived}
     return pa.table(
         {
             "rejected_at": pa.array([now] * len(rows), EVENTS_REJECTED.schema.field("rejected_at").type),
             **columns,
+            "dt": [rejected_partition(r.raw_path) for r in rows],
         },
         schema=EVENTS_REJECTED.schema,
     )

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
-from clawtrace_pipelines.lib.bronze import BronzeReport
+from clawtrace_pipelines.lib.bronze import BronzeReport, rejected_partition
 from clawtrace_pipelines.lib.processed_log import ProcessedLog, folder_date
 
 _SHOWN = 20
@@ -69,7 +69,10 @@ def check_files_reconcile(settings: Settings, report: BronzeReport) -> CheckOutc
     missing = [p for p in paths if p not in by_path]
     problems += [f"{p}: not in the processed-files log" for p in missing[:_SHOWN]]
     rejected = _count_by_path(
-        open_table(EVENTS_REJECTED, settings).read(columns=["raw_path"], filters=[("raw_path", "in", paths)])
+        open_table(EVENTS_REJECTED, settings).read(
+            columns=["raw_path"],
+            filters=[("dt", "in", sorted({rejected_partition(p) for p in paths})), ("raw_path", "in", paths)],
+        )
     )
     dates = sorted({folder_date(p) for p in paths} | report.event_dates)
     loaded = _count_by_path(

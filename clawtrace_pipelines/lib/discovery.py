@@ -4,8 +4,12 @@ Raw folders are by *event* hour, so a late event lands in an old folder. Three s
 
 1. Arrival records (`raw/_arrivals/dt=/hr=/<uuid>.json`) that writers we own drop next to their files,
    foldered by arrival hour: a tick reads only the arrival folders from its cursor on.
-2. A lateness window for foreign writers: the last `lateness_window_hours` event-hour folders of every agent.
-   Its cost grows with the number of agents, not with the lake's history.
+2. A lateness window for foreign writers: the last `lateness_window_hours` event-hour folders of every agent
+   with recent activity (`ActiveAgents`: raw files of it were processed within `listing_active_days`), so
+   its cost grows with the agents at work now, neither with the lake's history nor with every agent ever
+   seen. The trade-off: a foreign writer's file for an agent silent for longer than that (and a brand-new
+   agent's first file, when no arrival record names it) waits for the daily sweep. `listing_active_days=0`
+   lists every agent each tick instead (one listing per agent and hour, as the original did).
 3. A reconciliation sweep (daily, or `clawtrace tick --reconcile`) that lists everything under `raw/v1`.
 
 Whatever the source, a file is processed when the processed-files log lacks it (or holds another size).
@@ -32,6 +36,43 @@ from clawtrace_pipelines.lib.processed_log import ProcessedLog
 log = logging.getLogger(__name__)
 
 CURSOR_PATH = f"{STATE_PREFIX}/bronze/cursor.json"
+ACTIVE_AGENTS_PATH = f"{STATE_PREFIX}/bronze/active_agents.json"
+
+
+class ActiveAgents:
+    """The agent folders (`tenant=<t>/agent=<a>`) with raw files processed lately, and the day last seen.
+
+    One small JSON object in the lake's state, updated by each bronze run with the agents of the files it
+    processed; agents not seen for `days` drop out. None before the first run: the window lists every agent.
+    """
+
+    def __init__(self, storage: LakeStorage, days: int) -> None:
+        self.storage = storage
+        self.days = days
+
+    def read(self) -> dict[str, str] | None:
+        if self.days <= 0 or not self.storage.exists(ACTIVE_AGENTS_PATH):
+            return None
+        value = self.storage.read_json(ACTIVE_AGENTS_PATH)
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+    def update(self, processed_paths: list[str], now: datetime) -> None:
+        """Mark the agents of these raw files as seen today and forget those silent for `days`."""
+        if self.days <= 0:
+            return
+        known = self.read() or {}
+        today = f"{now.astimezone(UTC):%Y-%m-%d}"
+        oldest = f"{now.astimezone(UTC) - timedelta(days=self.days):%Y-%m-%d}"
+        seen = dict(known)
+        for path in processed_paths:
+            try:
+                raw = parse_raw_path(path)
+            except LakeLayoutError:
+                continue
+            seen[f"tenant={raw.tenant}/agent={raw.agent}"] = today
+        seen = {agent: day for agent, day in seen.items() if day >= oldest}
+        if seen != known or not self.storage.exists(ACTIVE_AGENTS_PATH):
+            self.storage.write_json(ACTIVE_AGENTS_PATH, seen)
 
 
 @dataclass
@@ -63,9 +104,10 @@ def _hour(ts: datetime) -> datetime:
 class FileDiscovery:
     """Lists candidate raw files for a tick, an hourly backfill, or a reconciliation sweep."""
 
-    def __init__(self, storage: LakeStorage, processed: ProcessedLog) -> None:
+    def __init__(self, storage: LakeStorage, processed: ProcessedLog, active: ActiveAgents | None = None) -> None:
         self.storage = storage
         self.processed = processed
+        self.active = active
         self.listings = 0
 
     def _ls_dirs(self, rel: str) -> list[str]:
@@ -116,14 +158,20 @@ class FileDiscovery:
         cursor = read_cursor(self.storage)
         start = None if cursor is None else _hour(cursor) - timedelta(hours=overlap_hours)
         records: list[FileInfo] = []
-        for dt_dir in self._ls_dirs(ARRIVALS_PREFIX):
-            day = dt_dir.removeprefix("dt=")
-            if start is not None and day < f"{start:%Y-%m-%d}":
-                continue
-            for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
-                if start is not None and f"{dt_dir}/{hr_dir}" < hour_folder(start):
-                    continue
-                records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
+        if start is None:
+            # A fresh lake: every arrival folder there is.
+            for dt_dir in self._ls_dirs(ARRIVALS_PREFIX):
+                for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
+                    records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
+        else:
+            # The arrival days from the cursor on, by name: listing the arrivals root would grow with history.
+            day, last = start.date(), max(_hour(now), start).date()
+            while day <= last:
+                dt_dir = f"dt={day:%Y-%m-%d}"
+                for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
+                    if f"{dt_dir}/{hr_dir}" >= hour_folder(start):
+                        records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
+                day += timedelta(days=1)
         fresh = self.processed.unprocessed(records)
         named: list[FileInfo] = []
         for rec in fresh:
@@ -142,13 +190,21 @@ class FileDiscovery:
             return []
         newest = _hour(now)
         folders = [hour_folder(newest - timedelta(hours=h)) for h in range(hours + 1)]
-        days = {f.split("/", 1)[0] for f in folders}
         files: list[FileInfo] = []
-        for tenant_dir in self._ls_dirs(RAW_PREFIX):
-            for agent_dir in self._ls_dirs(f"{RAW_PREFIX}/{tenant_dir}"):
-                agent_rel = f"{RAW_PREFIX}/{tenant_dir}/{agent_dir}"
-                present_days = set(self._ls_dirs(agent_rel)) & days
-                for folder in folders:
-                    if folder.split("/", 1)[0] in present_days:
-                        files.extend(self._ls_files(f"{agent_rel}/{folder}"))
+        for agent_rel in self._window_agents():
+            # The window's hour folders by name (a missing one lists as empty): listing the agent's day
+            # folders would grow with its history.
+            for folder in folders:
+                files.extend(self._ls_files(f"{agent_rel}/{folder}"))
         return files
+
+    def _window_agents(self) -> list[str]:
+        """The agent folders the lateness window lists: the active ones, or all before anything is known."""
+        active = self.active.read() if self.active is not None else None
+        if active is not None:
+            return [f"{RAW_PREFIX}/{agent}" for agent in sorted(active)]
+        return [
+            f"{RAW_PREFIX}/{tenant_dir}/{agent_dir}"
+            for tenant_dir in self._ls_dirs(RAW_PREFIX)
+            for agent_dir in self._ls_dirs(f"{RAW_PREFIX}/{tenant_dir}")
+        ]

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.lake.io_stats import measure
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
@@ -95,6 +96,7 @@ class SilverReport:
     nodes: dict[str, NodeOutcome] = field(default_factory=dict)
     # The nodes that failed in builds that were refused (their traces were dead-lettered).
     failed_nodes: dict[str, NodeOutcome] = field(default_factory=dict)
+    io: dict[str, int] = field(default_factory=dict)  # listings and lake reads (core/lake/io_stats.py)
 
 
 _STATUS_RANK = {"success": 0, "pass": 0, "skipped": 1, "warn": 2, "fail": 3, "error": 4}
@@ -130,7 +132,7 @@ def run_silver(
     mode = "full" if full else "backfill" if hours is not None else "tick"
     report = SilverReport(mode=mode)
     storage = LakeStorage(settings)
-    with LakeLock(storage, "silver").hold():
+    with LakeLock(storage, "silver").hold(), measure() as io:
         counts = PublishCounts()
         report.replayed_journals = Journal(settings).replay(counts)
         queue = PendingTraces(storage)
@@ -156,6 +158,7 @@ def run_silver(
         _settle(queue, batch, seen, dead, report)
         report.rows_written, report.rows_deleted = counts.written, counts.deleted
         report.moved_traces = counts.moved_traces
+    report.io = io.metadata()
     report.seconds = time.perf_counter() - started
     log.info(
         "silver %s: %d traces (%d dead-lettered), %d events in %.2fs (stage %.2fs, dbt %.2fs, publish %.2fs)",

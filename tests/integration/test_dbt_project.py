@@ -11,7 +11,7 @@ import pytest
 
 from clawtrace_pipelines.core.tables import EVENTS_ALL, SILVER_TABLES
 from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, ensure_manifest, invoke_dbt
-from clawtrace_pipelines.lib.silver import EVENT_COLUMNS, ROLLUP_SPAN_COLUMNS, _stage
+from clawtrace_pipelines.lib.silver_stage import EVENT_COLUMNS, ROLLUP_SPAN_COLUMNS, stage
 
 
 def _empty_work_database(path: Path) -> None:
@@ -19,7 +19,7 @@ def _empty_work_database(path: Path) -> None:
     events = pa.schema([EVENTS_ALL.schema.field(c) for c in EVENT_COLUMNS]).empty_table()
     specs = {spec.name: spec for spec in SILVER_TABLES}
     rollup = pa.schema([specs["pg_spans"].schema.field(c) for c in ROLLUP_SPAN_COLUMNS]).empty_table()
-    _stage(
+    stage(
         path,
         {
             "events": events,

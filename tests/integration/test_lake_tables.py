@@ -17,7 +17,7 @@ from clawtrace_pipelines.core.lake.duck import connect
 from clawtrace_pipelines.core.lake.iceberg import iceberg_catalog
 from clawtrace_pipelines.core.lake.table import SchemaMismatchError
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
+from clawtrace_pipelines.core.tables import EVENTS_ALL, SILVER_DEAD_LETTERS
 
 TENANT_A = "0b7c3d1e-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
 TENANT_B = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -384,27 +384,28 @@ def test_duckdb_source_of_a_new_table_reads_empty(table: LakeTable, lake_setting
 
 
 def test_unpartitioned_table_merges_and_compacts(lake_settings: Settings) -> None:
-    rejected = open_table(EVENTS_REJECTED, lake_settings)
+    letters = open_table(SILVER_DEAD_LETTERS, lake_settings)
     rows = [
         {
-            "rejected_at": INGESTED,
-            "raw_path": f"raw/v1/f{i % 3}.ndjson",
-            "line": i,
-            "reason_code": "bad_json",
-            "reason": "not JSON",
-            "record_bytes": 10,
-            "excerpt": "{",
+            "tenant_id": f"t{i % 3}",
+            "trace_id": f"trace-{i}",
+            "min_ts_ms": i,
+            "max_ts_ms": i,
+            "failed_at": INGESTED,
+            "node": "test.clawtrace.unique",
+            "reason": "repeated key",
+            "failing_rows": 1,
         }
         for i in range(9)
     ]
     for row in rows:
-        rejected.merge(pa.Table.from_pylist([row]))
-    assert rejected.merge(pa.Table.from_pylist(rows[:2] + [{**rows[0], "line": 100}])) == MergeStats(1, 0)
+        letters.merge(pa.Table.from_pylist([row]))
+    assert letters.merge(pa.Table.from_pylist(rows[:2] + [{**rows[0], "trace_id": "trace-100"}])) == MergeStats(1, 0)
 
-    rejected.compact()
+    letters.compact()
 
-    assert rejected.count() == 10
-    assert rejected.read(filters=[("raw_path", "=", "raw/v1/f0.ndjson")]).num_rows == 4
+    assert letters.count() == 10
+    assert letters.read(filters=[("tenant_id", "=", "t0")]).num_rows == 4
 
 
 def test_concurrent_merges_into_one_date_never_duplicate_keys(lake_settings: Settings, three_days: LakeTable) -> None:

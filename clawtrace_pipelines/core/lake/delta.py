@@ -25,10 +25,12 @@ from typing import Any
 
 import deltalake
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
+from clawtrace_pipelines.core.lake import io_stats
 from clawtrace_pipelines.core.lake.filters import arrow_expression, split_pushdown
 from clawtrace_pipelines.core.lake.storage import delta_storage_options
 from clawtrace_pipelines.core.lake.table import (
@@ -200,6 +202,8 @@ class DeltaTable:
         table = self._load()
         if table is None:
             return schema.empty_table()
+        if io_stats.recording():
+            self._record_read(table, [*pushed, *late])
         late_columns = [c for c, _, _ in late if c not in schema.names]
         result = pa.table(
             table.scan(columns=[*schema.names, *late_columns], predicate=sql_predicate(pushed, self.spec))
@@ -208,6 +212,19 @@ class DeltaTable:
             result = result.cast(pa.schema([self.spec.schema.field(name) for name in result.schema.names]))
             result = result.filter(arrow_expression(late, self.spec))
         return result.select(schema.names).cast(schema)
+
+    def _record_read(self, table: deltalake.DeltaTable, filters: Sequence[Filter]) -> None:
+        """The data files (and bytes) of the partitions a read selects, for `io_stats`."""
+        actions = pa.table(table.get_add_actions(flatten=True))
+        on_partitions = [f for f in filters if f[0] in self.spec.partition_by]
+        if on_partitions and actions.num_rows:
+            scoped = pa.table(
+                {c: actions.column(f"partition.{c}") for c in self.spec.partition_by}
+                | {"size_bytes": actions.column("size_bytes")}
+            )
+            actions = scoped.filter(arrow_expression(on_partitions, self.spec))
+        size = pc.sum(actions.column("size_bytes")).as_py() if actions.num_rows else 0
+        io_stats.record_read(self.spec.name, actions.num_rows, int(size or 0))
 
     def delete(self, filters: Sequence[Filter]) -> int:
         predicate = sql_predicate(check_filters(filters, self.spec), self.spec)

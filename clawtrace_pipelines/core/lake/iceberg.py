@@ -31,10 +31,12 @@ from pyiceberg import expressions as ice
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 
 from clawtrace_pipelines.core.errors import TableNotFoundError
+from clawtrace_pipelines.core.lake import io_stats
 from clawtrace_pipelines.core.lake.filters import PUSHDOWN_IN_LIMIT, arrow_expression
 from clawtrace_pipelines.core.lake.iceberg_filters import iceberg_expression, partition_expression
 from clawtrace_pipelines.core.lake.storage import iceberg_io_properties
@@ -241,7 +243,11 @@ class IcebergTable:
         late = [f for f in filters if self._arrow_only(f)]
         wanted = list(dict.fromkeys([*columns, *(f[0] for f in late)]))
         scan = table.scan(row_filter=iceberg_expression(pushed), selected_fields=tuple(wanted))
-        result = scan.to_arrow().select(wanted).cast(check_columns(wanted, self.spec))
+        # Planned once, for the read and for `io_stats` (what `DataScan.to_arrow` does, with the plan kept).
+        tasks = list(scan.plan_files())
+        io_stats.record_read(self.spec.name, len(tasks), sum(t.file.file_size_in_bytes for t in tasks))
+        arrow = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter, scan.case_sensitive)
+        result = arrow.to_table(tasks).select(wanted).cast(check_columns(wanted, self.spec))
         if late:
             result = result.filter(arrow_expression(late, self.spec))
         return result.select(list(columns))

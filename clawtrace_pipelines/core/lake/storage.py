@@ -23,6 +23,7 @@ import orjson
 
 from clawtrace_pipelines.core.errors import LakeLayoutError
 from clawtrace_pipelines.core.events import check_safe_id, check_uuid
+from clawtrace_pipelines.core.lake import io_stats
 from clawtrace_pipelines.core.settings import Settings
 
 RAW_PREFIX = "raw/v1"
@@ -148,7 +149,9 @@ class LakeStorage:
         try:
             entries = self.fs.ls(self.full(relpath), detail=True, refresh=True)
         except FileNotFoundError:
+            io_stats.record_listing(0)
             return []
+        io_stats.record_listing(len(entries))
         return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory")
 
     def ls_files(self, relpath: str) -> list[FileInfo]:
@@ -156,7 +159,9 @@ class LakeStorage:
         try:
             entries = self.fs.ls(self.full(relpath), detail=True, refresh=True)
         except FileNotFoundError:
+            io_stats.record_listing(0)
             return []
+        io_stats.record_listing(len(entries))
         out = []
         for e in entries:
             name = e["name"].rstrip("/").rsplit("/", 1)[-1]
@@ -171,6 +176,7 @@ class LakeStorage:
             found = self.fs.find(self.full(relpath), detail=True)
         except FileNotFoundError:
             return []
+        io_stats.record_listing(len(found))
         infos = []
         for full_path, e in found.items():
             name = full_path.rsplit("/", 1)[-1]
