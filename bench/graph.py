@@ -136,7 +136,7 @@ def graph_step(lake: str, table_format: str) -> dict[str, Any]:
     """Child: one `run_graph_update` (a rebuild when there is no snapshot yet), timed alone."""
     import ladybug  # noqa: F401  (the import is not the update's cost)
 
-    from clawtrace_pipelines.core.graph.embedded import run_graph_update
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
 
     settings = _settings(lake, table_format)
     t0 = time.perf_counter()

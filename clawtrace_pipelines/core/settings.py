@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     iceberg_catalog_name: str = "clawtrace"
     iceberg_namespace: str = "clawtrace"
     graph: str = Field(default="embedded", description="'embedded' or bolt://host:port")
+    graph_user: str | None = Field(default=None, description="Bolt user; unset: no authentication")
+    graph_password: SecretStr | None = Field(default=None, description="Bolt password (never logged)")
     db: str | None = Field(default=None, description="API database URI; unset: SQLite in the lake's state/")
 
     # S3 (and S3-compatible stores such as MinIO); unset values fall back to the standard AWS chain.
@@ -54,6 +56,16 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024, gt=0, description="A raw record larger than this is quarantined, not loaded"
     )
     rejected_excerpt_chars: int = Field(default=2048, gt=0)
+    trace_max_days: int = Field(
+        default=7,
+        ge=0,
+        description="The longest a trace may span, in days: how far before a tick's new events it looks for "
+        "their traces' earlier days",
+    )
+    """The longest a trace may span (days between its first and last event). A tick's reads of prior rows
+    are bounded by it: the graph update reads `pg_traces` for trace dates in [day of the earliest queued event
+    - trace_max_days, day of the latest], and silver looks back as far. A trace that runs longer is not
+    found there and keeps its earlier projection until a rebuild."""
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
     )
