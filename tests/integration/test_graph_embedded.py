@@ -353,7 +353,8 @@ def test_an_update_reads_no_trace_date_outside_its_horizon(delta_settings: Setti
     """Old partitions are made unreadable (their data files deleted under the Delta log): an update of a
     recent trace still succeeds, so it never opened them; an update that needs them fails, so it would have."""
     old, recent = dt.date(2026, 3, 1), dt.date(2026, 3, 21)
-    _write_silver(delta_settings, TENANT_A, ["old"], spans_per_trace=3, day=old)
+    # Trace ids around "recent", so file statistics on trace_id cannot skip the old files: only dates can.
+    _write_silver(delta_settings, TENANT_A, ["a-old", "z-old"], spans_per_trace=3, day=old)
     _write_silver(delta_settings, TENANT_A, ["recent"], spans_per_trace=3, day=recent)
     graph = EmbeddedGraph(delta_settings)
     graph.rebuild()
@@ -370,7 +371,7 @@ def test_an_update_reads_no_trace_date_outside_its_horizon(delta_settings: Setti
     assert (report.read_from, report.read_to) == (str(recent - dt.timedelta(days=7)), str(recent))
     assert report.metadata()["read_from"] == "2026-03-14" and report.vertices["Span"] == 4
     with pytest.raises(Exception, match="(?i)not found|no such file|does not exist"):
-        graph.update(_queued(TENANT_A, "old", MARCH_1_MS + DAY_MS))
+        graph.update(_queued(TENANT_A, "a-old", MARCH_1_MS + DAY_MS))
 
 
 def test_a_trace_beyond_the_horizon_keeps_its_projection(delta_settings: Settings) -> None:
