@@ -136,7 +136,7 @@ def graph_step(lake: str, table_format: str) -> dict[str, Any]:
     """Child: one `run_graph_update` (a rebuild when there is no snapshot yet), timed alone."""
     import ladybug  # noqa: F401  (the import is not the update's cost)
 
-    from clawtrace_pipelines.core.graph.embedded import run_graph_update
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
 
     settings = _settings(lake, table_format)
     t0 = time.perf_counter()
@@ -153,7 +153,9 @@ def graph_step(lake: str, table_format: str) -> dict[str, Any]:
         "vertices": report.vertices,
         "edges": report.edges,
         "dropped": report.dropped,
-        "snapshot": str(report.snapshot),
+        "snapshots": [str(p) for p in report.snapshots.values()],
+        "tenants_written": report.tenants_written,
+        "bytes_copied": report.bytes_copied,
     }
 
 
@@ -178,7 +180,7 @@ def graph_queries(
     lake: str, table_format: str, cases: dict[str, list[dict]], warm: dict[str, list[dict]], budget_s: float
 ) -> dict[str, Any]:
     """Child, the API process: open the graph, warm up, time every case of every catalog query."""
-    from clawtrace_pipelines.core.graph.embedded import EmbeddedClient
+    from clawtrace_pipelines.core.graph.embedded_client import EmbeddedClient
     from clawtrace_pipelines.core.graph.queries import run
 
     rss_start = _rss_mb()
@@ -401,8 +403,8 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
 
     built = in_child_checked(graph_step, lake, args.format)
     assert built["mode"] == "rebuild", built["mode"]
-    snapshot = Path(built["snapshot"])
-    snapshot_mb = _mb(snapshot)
+    # One snapshot per tenant: the figure is their sum.
+    snapshot_mb = round(sum(_mb(Path(p)) for p in built["snapshots"]), 1)
     print(
         f"graph rebuild: {built['seconds']:.1f}s (read {built['read_s']:.1f}, write {built['write_s']:.1f}); "
         f"vertices {built['vertices']}, edges {built['edges']}, dropped {built['dropped']}; snapshot "
@@ -476,17 +478,18 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
         upd = in_child_checked(graph_step, lake, args.format)
         assert upd["mode"] == "update", upd["mode"]
         upd.update({"new_events": tick["accepted"], "pipeline_s": tick["bronze_s"] + tick["silver_s"]})
-        upd["snapshot_mb"] = _mb(Path(upd["snapshot"]))
+        upd["snapshot_mb"] = round(sum(_mb(Path(p)) for p in upd["snapshots"]), 1)
         updates.append(upd)
         print(
             f"update {i}: {tick['accepted']} new events ({upd['traces']} traces; bronze+silver "
             f"{upd['pipeline_s']:.1f}s): graph update {upd['seconds']:.2f}s (read {upd['read_s']:.2f}, copy "
-            f"{upd['copy_s']:.2f}, write {upd['write_s']:.2f}); wall in process {upd['wall_s']:.2f}s; snapshot "
-            f"{upd['snapshot_mb']} MB; peak RSS {upd['peak_rss_mb']} MB",
+            f"{upd['copy_s']:.2f}, write {upd['write_s']:.2f}); wall in process {upd['wall_s']:.2f}s; "
+            f"{upd['tenants_written']} tenant snapshots, {upd['snapshot_mb']} MB, {upd['bytes_copied']} bytes "
+            f"copied; peak RSS {upd['peak_rss_mb']} MB",
             flush=True,
         )
     if args.keep:
-        print(f"graph home: {Path(built['snapshot']).parents[2]}", flush=True)
+        print(f"graph home: {Path(built['snapshots'][0]).parents[4]}", flush=True)
 
     mean = lambda key: round(statistics.fmean(u[key] for u in updates), 3) if updates else None  # noqa: E731
     update_s = mean("seconds")

@@ -73,7 +73,7 @@ def backfill(lake: str, table_format: str, now: str) -> dict[str, Any]:
     silver = run_silver(settings)
     silver_s = time.perf_counter() - started
     # The first graph snapshot (a full build), so the ticks below measure incremental graph updates.
-    from clawtrace_pipelines.core.graph.embedded import run_graph_update
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
 
     started = time.perf_counter()
     run_graph_update(settings)
@@ -127,9 +127,9 @@ def warm_ticks(
     started = time.perf_counter()
     import dbt.cli.main  # noqa: F401
 
-    from clawtrace_pipelines.core.graph.embedded import run_graph_update
     from clawtrace_pipelines.core.settings import Settings
     from clawtrace_pipelines.lib.bronze import run_bronze
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
     from clawtrace_pipelines.lib.silver import run_silver
 
     import_s = time.perf_counter() - started

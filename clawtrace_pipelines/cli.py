@@ -144,34 +144,43 @@ def _param(text: str) -> tuple[str, Any]:
 
 @app.command()
 def cypher(
-    query: Annotated[str, typer.Argument(help="A Cypher query; use $tenant_id and $name for --param values")],
-    tenant: Annotated[str, typer.Option("--tenant", help="Tenant UUID, bound as $tenant_id")],
+    query: Annotated[
+        str, typer.Argument(help="Cypher (use $tenant_id and $name for --param values), or a catalog query name")
+    ],
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Tenant UUID: only its rows; bound as $tenant_id")
+    ] = None,
+    all_tenants: Annotated[
+        bool, typer.Option("--all-tenants", help="Operator: the query over every tenant, rows led by `tenant`")
+    ] = False,
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value, bound as $name (repeatable)")] = None,
     lake: LakeOpt = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows")] = 1000,
 ) -> None:
     """Run a Cypher query on the configured graph (CLAWTRACE_GRAPH: embedded or bolt://) and print a table.
 
-    Values are always parameters: the query text is sent as written.
+    `--tenant T` returns only T's rows: on the embedded engine the query runs on T's snapshot alone; over Bolt
+    only catalog queries, or any query as T's PuppyGraph user (see cli_cypher.py). `--all-tenants` is the
+    explicit operator command. Values are always parameters: the query text is sent as written.
     """
+    from clawtrace_pipelines.cli_cypher import CypherRefused, cypher_rows
     from clawtrace_pipelines.core.events import check_uuid
-    from clawtrace_pipelines.core.graph.client import ClientOptions, GraphError, connect
+    from clawtrace_pipelines.core.graph.client import GraphError
     from clawtrace_pipelines.core.settings import Settings
 
     _apply_overrides(lake, None)
     try:
-        params: dict[str, Any] = {"tenant_id": check_uuid(tenant, "--tenant")}
+        tenant_id = None if tenant is None else check_uuid(tenant, "--tenant")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    params.update(_param(p) for p in param or [])
-    client = connect(Settings(), ClientOptions(max_rows=limit))
+    params = dict(_param(p) for p in param or [])
     try:
-        rows = client.run(query, params)
-    except GraphError as exc:
+        rows = cypher_rows(Settings(), query, tenant=tenant_id, all_tenants=all_tenants, params=params, limit=limit)
+    except CypherRefused as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except (GraphError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    finally:
-        client.close()
     typer.echo(_table(rows))
 
 

@@ -15,8 +15,9 @@ from clawtrace_pipelines.resources import LakehouseResource
     pool="lakehouse",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
     description="Tenant -[HAS_AGENT]-> Agent -[OWNS]-> Trace -[HAS_SPAN]-> Span -[CHILD_OF]-> Span, as an embedded "
-    "LadybugDB graph built from the same definition as the PuppyGraph schema. Each tick rewrites only the traces "
-    "silver recomputed, in a copy of the current snapshot, then switches readers to it atomically. With "
+    "LadybugDB graph (one snapshot per tenant) built from the same definition as the PuppyGraph schema. Each tick "
+    "rewrites only the traces silver recomputed, in a copy of each touched tenant's snapshot, then switches that "
+    "tenant's readers to it atomically. With "
     "CLAWTRACE_GRAPH=bolt://... (PuppyGraph reads the lake tables directly) there is nothing to build.",
 )
 def graph(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
@@ -24,7 +25,7 @@ def graph(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg
     if settings.graph != "embedded":
         context.log.info(f"graph served by {settings.graph}: nothing to build")
         return dg.MaterializeResult(metadata={"engine": "bolt", "traces": 0})
-    from clawtrace_pipelines.core.graph.embedded import run_graph_update
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
 
     report = run_graph_update(settings)
     metadata = {"engine": "embedded", **report.metadata()}

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     iceberg_catalog_name: str = "clawtrace"
     iceberg_namespace: str = "clawtrace"
     graph: str = Field(default="embedded", description="'embedded' or bolt://host:port")
+    graph_user: str | None = Field(default=None, description="Bolt user; unset: no authentication")
+    graph_password: SecretStr | None = Field(default=None, description="Bolt password (never logged)")
     db: str | None = Field(default=None, description="API database URI; unset: SQLite in the lake's state/")
 
     # S3 (and S3-compatible stores such as MinIO); unset values fall back to the standard AWS chain.
@@ -69,9 +71,14 @@ class Settings(BaseSettings):
     trace_max_days: int = Field(
         default=7,
         ge=0,
-        description="The longest a trace may span: per-tick reads of prior silver rows look back this many days "
-        "before a trace's earliest new event, never the whole history",
+        description="The longest a trace may span, in days: how far around a tick's new events it looks for "
+        "their traces' earlier rows",
     )
+    """The longest a trace may span (days between its first and last event). A tick's reads of prior rows
+    are bounded by it: silver reads `pg_traces` for trace dates within `trace_max_days` of each queued trace's
+    new events, and the graph update reads [day of the earliest queued event - trace_max_days, day of the
+    latest]. A trace that runs longer is not found there: silver starts it anew on the later day (a second
+    row) and the graph keeps its earlier projection until a rebuild."""
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
     )

@@ -122,14 +122,14 @@ def test_backfill_command_reprocesses_an_hour_without_changing_the_table(tmp_pat
     assert table.read().sort_by("event_id").equals(before)
 
 
-def test_cypher_prints_a_table_from_the_embedded_graph_and_refuses_a_bad_tenant(tmp_path: Path):
+def test_cypher_for_a_tenant_returns_only_its_rows_and_all_tenants_is_explicit(tmp_path: Path):
     lake = str(tmp_path / "lake")
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     manifest = json.loads(
         run(
             "simulate",
             "--tenants",
-            "1",
+            "2",
             "--agents-per-tenant",
             "1",
             "--traces",
@@ -142,8 +142,8 @@ def test_cypher_prints_a_table_from_the_embedded_graph_and_refuses_a_bad_tenant(
         )
     )
     tick = json.loads(run("tick", "--lake", lake, env=env))
-    assert tick["graph"]["engine"] == "embedded" and tick["graph"]["traces"] == 3
-    tenant = manifest["tenant_ids"][0]
+    assert tick["graph"]["engine"] == "embedded" and tick["graph"]["traces"] == 6
+    tenant, other = manifest["tenant_ids"]
     out = run(
         "cypher",
         "MATCH (t:Trace {tenant_id: $tenant_id}) WHERE t.event_count >= $min RETURN t.trace_id AS trace_id "
@@ -157,11 +157,20 @@ def test_cypher_prints_a_table_from_the_embedded_graph_and_refuses_a_bad_tenant(
         env=env,
     )
     assert out.strip().splitlines()[0].startswith("trace_id") and "(3 rows)" in out
-    done = subprocess.run(
-        [*CLI, "cypher", "MATCH (n) RETURN n", "--tenant", "x' OR 1=1", "--lake", lake],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode != 0 and "UUID" in done.stderr
+    # No tenant filter in the text: still only this tenant's vertices (1 tenant, 1 agent, 3 traces, spans).
+    everything = run("cypher", "MATCH (n) RETURN n.tenant_id AS t", "--tenant", tenant, "--lake", lake, env=env)
+    assert tenant in everything and other not in everything
+    per_tenant = run(
+        "cypher", "MATCH (t:Trace) RETURN count(*) AS n", "--all-tenants", "--lake", lake, env=env
+    ).splitlines()
+    assert per_tenant[0].split() == ["tenant", "|", "n"] and "(2 rows)" in per_tenant[-1]
+    assert {line.split()[0] for line in per_tenant[2:-1]} == {tenant, other}
+    for bad in (["--tenant", "x' OR 1=1"], [], ["--tenant", tenant, "--all-tenants"]):
+        done = subprocess.run(
+            [*CLI, "cypher", "MATCH (n) RETURN n", *bad, "--lake", lake],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode != 0 and ("UUID" in done.stderr or "exactly one" in done.stderr), done.stderr

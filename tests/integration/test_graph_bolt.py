@@ -23,12 +23,12 @@ from clawtrace_pipelines.core.graph.client import (
     connect,
 )
 from clawtrace_pipelines.core.graph.definition import EDGES, VERTICES
-from clawtrace_pipelines.core.graph.loader import cypher_literal, graph_rows, load_cypher
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
+from tests.graph_loader import cypher_literal, graph_rows, load_cypher
 from tests.graph_server import FalkorDBServer, falkordb, free_port, start_falkordb
 
 START = datetime(2026, 3, 1, 22, tzinfo=UTC)  # crosses midnight: two trace dates

@@ -1,5 +1,6 @@
 """The query catalog on both engines: every query, on the embedded graph and on FalkorDB over Bolt, gives the
-answer the same question asked in SQL of the silver tables gives."""
+answer the same question asked in SQL of the silver tables gives, for each of two tenants that share every
+agent, trace and span id but not their data, so any leak between them changes an answer."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from clawtrace_pipelines.core.graph.client import ClientOptions, GraphClient
+from clawtrace_pipelines.core.graph.client import ClientOptions, GraphClient, GraphQueryError
 from clawtrace_pipelines.core.graph.queries import QUERIES, QueryParameterError, bind, run
 from clawtrace_pipelines.core.graph.queries_sql import run_sql, table_sources
+from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.duck import connect as duck_connect
 from clawtrace_pipelines.core.settings import Settings
+from clawtrace_pipelines.core.tables import PG_AGENTS, PG_SPANS, PG_TENANTS, PG_TRACES
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
@@ -56,21 +59,39 @@ def _same(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
     return True
 
 
+TWIN = "7a1e0000-0000-4000-8000-00000000a11e"
+
+
+def _write_twin(settings: Settings, tenant: str) -> None:
+    """Tenant TWIN: a copy of `tenant`'s raw files, same agent, trace and span ids, with every third event
+    left out (other counts, tokens, costs and span trees)."""
+    raw = Path(settings.lake_root) / "raw" / "v1"
+    for path in sorted((raw / f"tenant={tenant}").rglob("*.ndjson")):
+        lines = path.read_text().splitlines()
+        kept = [line.replace(tenant, TWIN) for n, line in enumerate(lines) if n % 3 != 1]
+        twin = raw / f"tenant={TWIN}" / path.relative_to(raw / f"tenant={tenant}")
+        twin.parent.mkdir(parents=True, exist_ok=True)
+        twin.write_text("\n".join(kept) + "\n")
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings(lake=str(tmp_path_factory.mktemp("catalog") / "lake"), table_format="delta")
-    simulate(
+    manifest = simulate(
         settings,
         SimulationConfig(start=START, hours=4, tenants=2, agents_per_tenant=2, traces=6, seed=21, layout="batched"),
     )
-    run_bronze(settings, now=NOW)
+    _write_twin(settings, manifest.tenant_ids[0])
+    # The twin's files have no arrival records: the sweep finds them.
+    run_bronze(settings, now=NOW, reconcile=True)
     run_silver(settings)
     return settings
 
 
 @pytest.fixture(scope="module")
 def embedded(lake: Settings) -> GraphClient:
-    from clawtrace_pipelines.core.graph.embedded import EmbeddedClient, run_graph_update
+    from clawtrace_pipelines.core.graph.embedded_client import EmbeddedClient
+    from clawtrace_pipelines.lib.graph_update import run_graph_update
 
     run_graph_update(lake)
     client = EmbeddedClient(lake, ClientOptions())
@@ -80,7 +101,7 @@ def embedded(lake: Settings) -> GraphClient:
 
 @pytest.fixture(scope="module")
 def falkordb(lake: Settings, falkordb_server: Any) -> GraphClient:
-    from clawtrace_pipelines.core.graph.loader import graph_rows, load_cypher
+    from tests.graph_loader import graph_rows, load_cypher
 
     # Loaded from the same definition as the embedded graph. Rows go in as escaped literals: FalkorDB's Bolt
     # server pastes parameters into the query text and fails on large ones (tests/graph_server.py).
@@ -145,11 +166,76 @@ def test_catalog_answers_match_sql_on_both_engines(lake: Settings, embedded: Gra
     assert checked == set(QUERIES), f"queries never checked on a non-empty answer: {set(QUERIES) - checked}"
 
 
-def test_another_tenant_sees_nothing(lake: Settings, embedded: GraphClient) -> None:
-    name, params = next(c for c in _cases(lake) if c[0] == "trace_spans")
-    assert run(embedded, name, **params)
-    other = {**params, "tenant_id": "00000000-0000-4000-8000-000000000000"}
-    assert run(embedded, name, **other) == []
+def test_twin_tenants_get_only_their_own_rows_on_both_engines(
+    lake: Settings, embedded: GraphClient, falkordb: GraphClient
+) -> None:
+    """Every case of the twin (whose agent, trace and span ids all exist in the original tenant too): the
+    twin's SQL answer on both engines, and the original's answer to the same ids differs for most queries,
+    so a query that leaked across tenants would fail here."""
+    con = duck_connect(lake)
+    src = table_sources(lake)
+    original = next(p["tenant_id"] for _, p in _cases(lake) if p["tenant_id"] != TWIN)
+    differ, checked = set(), set()
+    for name, params in _cases(lake):
+        if params["tenant_id"] != TWIN:
+            continue
+        expected = run_sql(con, src, name, **params)
+        for engine, client in (("embedded", embedded), ("falkordb", falkordb)):
+            got = run(client, name, **params)
+            assert _same(got, expected), f"{engine}: {name} {params}\n{got}\n!=\n{expected}"
+        if expected:
+            checked.add(name)
+        if not _same(expected, run_sql(con, src, name, **{**params, "tenant_id": original})):
+            differ.add(name)
+    assert checked == set(QUERIES)
+    assert len(differ) >= len(QUERIES) - 2, f"the twin answers like the original for {set(QUERIES) - differ}"
+
+
+def test_match_all_on_the_embedded_engine_returns_only_the_callers_vertices(
+    lake: Settings, embedded: GraphClient
+) -> None:
+    tables = [
+        open_table(spec, lake).read(columns=["tenant_id"]) for spec in (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS)
+    ]
+    tenants = sorted(set(tables[0].column("tenant_id").to_pylist()))
+    assert TWIN in tenants and len(tenants) == 3
+    for tenant in tenants:
+        rows = embedded.run("MATCH (n) RETURN n", {"tenant_id": tenant})
+        expected = sum(t.column("tenant_id").to_pylist().count(tenant) for t in tables)
+        assert len(rows) == expected and {r["n"]["tenant_id"] for r in rows} == {tenant}
+    assert embedded.run("MATCH (n) RETURN n", {"tenant_id": "00000000-0000-4000-8000-000000000000"}) == []
+    with pytest.raises(GraphQueryError, match="tenant_id"):
+        embedded.run("MATCH (n) RETURN n")
+    with pytest.raises(GraphQueryError, match="UUID"):
+        embedded.run("MATCH (n) RETURN n", {"tenant_id": "../other"})
+
+
+def test_all_tenants_is_the_per_tenant_answers_concatenated(lake: Settings, embedded: GraphClient) -> None:
+    query = "MATCH (t:Trace) RETURN count(*) AS n"
+    tenants = embedded.tenants()
+    assert TWIN in tenants and len(tenants) == 3
+    assert embedded.run_all_tenants(query) == [
+        {"tenant": t, **embedded.run(query, {"tenant_id": t})[0]} for t in tenants
+    ]
+    with pytest.raises(GraphQueryError):
+        embedded.run_all_tenants(query, {"tenant_id": TWIN})
+
+
+def test_cypher_over_bolt_runs_catalog_queries_for_a_tenant_and_refuses_other_text(
+    lake: Settings, falkordb: GraphClient, falkordb_server: Any
+) -> None:
+    from clawtrace_pipelines.cli_cypher import CypherRefused, cypher_rows
+
+    bolt = Settings(lake=lake.lake, graph=falkordb_server.bolt_uri)
+    name, twin = next(c for c in _cases(lake) if c[0] == "trace_spans" and c[1]["tenant_id"] == TWIN)
+    extra = {k: v for k, v in twin.items() if k != "tenant_id"}
+    try:
+        rows = cypher_rows(bolt, name, tenant=TWIN, all_tenants=False, params=extra, limit=1000)
+        assert _same(rows, run(falkordb, name, **twin)) and rows
+        with pytest.raises(CypherRefused, match="catalog"):
+            cypher_rows(bolt, "MATCH (n) RETURN n", tenant=TWIN, all_tenants=False, params={}, limit=10)
+    finally:
+        falkordb_server.settle()
 
 
 def test_parameters_are_validated_before_any_engine_sees_them() -> None:
@@ -164,8 +250,6 @@ def test_parameters_are_validated_before_any_engine_sees_them() -> None:
             "most_expensive_spans",
             {"tenant_id": "00000000-0000-4000-8000-000000000000", "from_ms": 0, "to_ms": 1, "limit": 10_000},
         )
-    for query in QUERIES.values():
-        assert "$tenant_id" in query.cypher, f"{query.name} is not confined to the caller's tenant"
 
 
 def test_no_catalog_query_builds_text_from_values() -> None:

@@ -4,8 +4,6 @@ served from immutable snapshots that readers never see half-written."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,12 +20,15 @@ from clawtrace_pipelines.core.graph.client import (
     GraphUnavailableError,
 )
 from clawtrace_pipelines.core.graph.definition import EDGES, VERTICES
-from clawtrace_pipelines.core.graph.embedded import EmbeddedClient, EmbeddedGraph, run_graph_update
+from clawtrace_pipelines.core.graph.embedded import EmbeddedGraph
+from clawtrace_pipelines.core.graph.embedded_client import EmbeddedClient
+from clawtrace_pipelines.core.graph.embedded_store import close_writer, open_writer
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import PG_AGENTS, PG_CHILD_OF_EDGES, PG_SPANS, PG_TENANTS, PG_TRACES, TableSpec
 from clawtrace_pipelines.lib.bronze import run_bronze
+from clawtrace_pipelines.lib.graph_update import run_graph_update
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
 from tests.factories import batch_path, ndjson, record, write_raw
@@ -36,6 +37,9 @@ START = datetime(2026, 3, 1, 22, tzinfo=UTC)  # crosses midnight: traces on two 
 NOW = datetime(2026, 3, 3, tzinfo=UTC)
 OTHER_TENANT = "99999999-9999-4999-8999-999999999999"
 OTHER_AGENT = "88888888-8888-4888-8888-888888888888"
+TENANT_A = "aaaaaaaa-0000-4000-8000-000000000001"
+TENANT_B = "bbbbbbbb-0000-4000-8000-000000000002"
+TENANT_C = "cccccccc-0000-4000-8000-000000000003"
 
 
 def _tick(settings: Settings) -> None:
@@ -52,13 +56,14 @@ def _dump(client: EmbeddedClient) -> dict[str, list[Any]]:
     """Every vertex and edge of the graph with all properties, as sorted lists."""
     dump: dict[str, list[Any]] = {}
     for v in VERTICES:
-        dump[v.label] = sorted(tuple(sorted(r["n"].items())) for r in client.run(f"MATCH (n:{v.label}) RETURN n"))
+        rows = client.run_all_tenants(f"MATCH (n:{v.label}) RETURN n")
+        dump[v.label] = sorted(tuple(sorted(r["n"].items())) for r in rows)
     for e in EDGES:
         query = (
             f"MATCH (a:{e.from_vertex})-[r:{e.label}]->(b:{e.to_vertex}) "
             f"RETURN a.{_key(e.from_vertex)} AS a, b.{_key(e.to_vertex)} AS b, r"
         )
-        dump[e.label] = sorted((r["a"], r["b"], tuple(sorted(r["r"].items()))) for r in client.run(query))
+        dump[e.label] = sorted((r["a"], r["b"], tuple(sorted(r["r"].items()))) for r in client.run_all_tenants(query))
     return dump
 
 
@@ -80,8 +85,13 @@ def _silver_counts(settings: Settings) -> dict[str, int]:
 
 
 def _graph_counts(client: EmbeddedClient) -> dict[str, int]:
-    counts = {r["l"]: r["c"] for r in client.run("MATCH (n) RETURN label(n) AS l, count(*) AS c")}
-    counts.update({r["l"]: r["c"] for r in client.run("MATCH ()-[r]->() RETURN label(r) AS l, count(*) AS c")})
+    counts: dict[str, int] = {}
+    for query in (
+        "MATCH (n) RETURN label(n) AS l, count(*) AS c",
+        "MATCH ()-[r]->() RETURN label(r) AS l, count(*) AS c",
+    ):
+        for r in client.run_all_tenants(query):
+            counts[r["l"]] = counts.get(r["l"], 0) + r["c"]
     return counts
 
 
@@ -137,51 +147,24 @@ def test_ticks_update_only_changed_traces_and_equal_a_rebuild(tmp_path: Path, ta
     )
     _tick(settings)
 
-    key = traces[0]["trace_key"]
-    before = client.run(SPANS_OF_TRACE, {"key": key})[0]["n"]
-    seen: set[int] = set()
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def read_while_updating() -> None:
-        reader = EmbeddedClient(settings)
-        try:
-            while not done.is_set():
-                seen.add(reader.run(SPANS_OF_TRACE, {"key": key})[0]["n"])
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-        finally:
-            reader.close()
-
-    thread = threading.Thread(target=read_while_updating)
-    thread.start()
-    try:
-        second = run_graph_update(settings)
-        after = client.run(SPANS_OF_TRACE, {"key": key})[0]["n"]
-        deadline = time.monotonic() + 10
-        while after not in seen and not errors and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        done.set()
-        thread.join()
-    assert not errors
-    assert after == before + 1
-    # One long-lived reader saw the old graph, then the new one, and nothing in between.
-    assert seen == {before, after}
+    key, tenant = traces[0]["trace_key"], traces[0]["tenant_id"]
+    before = client.run(SPANS_OF_TRACE, {"key": key, "tenant_id": tenant})[0]["n"]
+    second = run_graph_update(settings)
+    assert client.run(SPANS_OF_TRACE, {"key": key, "tenant_id": tenant})[0]["n"] == before + 1
 
     assert second.mode == "update"
     assert second.traces == 3
     assert second.vertices["Trace"] == 3
     assert second.vertices["Span"] == sum(
-        client.run(SPANS_OF_TRACE, {"key": k})[0]["n"]
-        for k in [t["trace_key"] for t in traces] + [f"{OTHER_TENANT}/{traces[0]['trace_id']}"]
+        client.run(SPANS_OF_TRACE, {"key": f"{t}/{i}", "tenant_id": t})[0]["n"]
+        for t, i in [(t["tenant_id"], t["trace_id"]) for t in traces] + [(OTHER_TENANT, traces[0]["trace_id"])]
     )
     assert _graph_counts(client) == _silver_counts(settings)
-    twins = client.run(
-        "MATCH (a:Agent)-[:OWNS]->(t:Trace {trace_id: $id}) RETURN t.tenant_id AS tenant, a.agent_id AS agent",
+    twins = client.run_all_tenants(
+        "MATCH (a:Agent)-[:OWNS]->(t:Trace {trace_id: $id}) RETURN t.tenant_id AS owner, a.agent_id AS agent",
         {"id": traces[0]["trace_id"]},
     )
-    assert sorted(r["tenant"] for r in twins) == sorted([traces[0]["tenant_id"], OTHER_TENANT])
+    assert sorted((r["tenant"], r["owner"]) for r in twins) == sorted([(tenant, tenant), (OTHER_TENANT, OTHER_TENANT)])
 
     updated = _dump(client)
     rebuilt = EmbeddedGraph(settings).rebuild()
@@ -203,8 +186,10 @@ def _silver_row(spec: TableSpec, **values: Any) -> dict[str, Any]:
     return row
 
 
-def _write_silver(settings: Settings, tenant: str, trace_ids: list[str], spans_per_trace: int) -> None:
-    """Silver rows written directly (no dbt): one agent, these traces, a chain of spans in each."""
+def _write_silver(
+    settings: Settings, tenant: str, trace_ids: list[str], spans_per_trace: int, day: dt.date = dt.date(2026, 3, 1)
+) -> None:
+    """Silver rows written directly (no dbt): one agent, these traces (on `day`), a chain of spans in each."""
     agent_key = f"{tenant}/agent"
     rows: dict[TableSpec, list[dict[str, Any]]] = {
         PG_TENANTS: [_silver_row(PG_TENANTS, tenant_id=tenant)],
@@ -214,7 +199,7 @@ def _write_silver(settings: Settings, tenant: str, trace_ids: list[str], spans_p
         PG_CHILD_OF_EDGES: [],
     }
     for trace in trace_ids:
-        ids = {"tenant_id": tenant, "agent_id": "agent", "trace_id": trace}
+        ids = {"tenant_id": tenant, "agent_id": "agent", "trace_id": trace, "trace_date": day}
         trace_key = f"{tenant}/{trace}"
         rows[PG_TRACES].append(_silver_row(PG_TRACES, **ids, agent_key=agent_key, trace_key=trace_key))
         for n in range(spans_per_trace):
@@ -229,18 +214,35 @@ def _write_silver(settings: Settings, tenant: str, trace_ids: list[str], spans_p
 
 @pytest.fixture
 def small_graph(delta_settings: Settings) -> Settings:
-    _write_silver(delta_settings, "tenant-a", ["t1", 'it\'s } {x: "y"}'], spans_per_trace=40)
+    _write_silver(delta_settings, TENANT_A, ["t1", 'it\'s } {x: "y"}'], spans_per_trace=40)
     EmbeddedGraph(delta_settings).rebuild()
     return delta_settings
 
 
-def test_no_snapshot_means_unavailable(delta_settings: Settings) -> None:
-    client = EmbeddedClient(delta_settings)
+DAY_MS = 86_400_000
+MARCH_1_MS = 1_772_323_200_000  # 2026-03-01, the default trace_date of `_silver_row`
+
+
+def _queued(tenant: str, trace: str, ts_ms: int = MARCH_1_MS) -> pa.Table:
+    return pa.table({"tenant_id": [tenant], "trace_id": [trace], "min_ts_ms": [ts_ms], "max_ts_ms": [ts_ms]})
+
+
+def _count(client: EmbeddedClient, tenant: str, label: str = "Span") -> int:
+    return int(client.run(f"MATCH (n:{label}) RETURN count(*) AS n", {"tenant_id": tenant})[0]["n"])
+
+
+def test_no_snapshot_means_unavailable_and_a_tenant_without_one_has_no_rows(small_graph: Settings, tmp_path) -> None:
+    empty = Settings(lake=str(tmp_path / "empty"))
+    client = EmbeddedClient(empty)
     with pytest.raises(GraphUnavailableError):
-        client.run("RETURN 1 AS one")
-    assert run_graph_update(delta_settings).mode == "none"
+        client.run("RETURN 1 AS one", {"tenant_id": TENANT_A})
+    assert run_graph_update(empty).mode == "none"
     with pytest.raises(GraphUnavailableError):
-        client.run("RETURN 1 AS one")
+        client.run("RETURN 1 AS one", {"tenant_id": TENANT_A})
+    built = EmbeddedClient(small_graph)
+    assert built.run("RETURN 1 AS one", {"tenant_id": TENANT_A}) == [{"one": 1}]
+    assert built.run("RETURN 1 AS one", {"tenant_id": TENANT_B}) == []
+    assert built.tenants() == [TENANT_A]
 
 
 def test_values_travel_as_parameters(small_graph: Settings) -> None:
@@ -248,47 +250,141 @@ def test_values_travel_as_parameters(small_graph: Settings) -> None:
     rows = client.run(
         "MATCH (t:Trace {trace_key: $key})-[:HAS_SPAN]->(s:Span) WHERE s.trace_date >= $day "
         "RETURN t.trace_id AS id, t.trace_date AS day, sum(s.cost_usd) AS cost, sum(s.input_tokens) AS tokens",
-        {"key": 'tenant-a/it\'s } {x: "y"}', "day": dt.date(2026, 3, 1)},
+        {"key": f'{TENANT_A}/it\'s }} {{x: "y"}}', "day": dt.date(2026, 3, 1), "tenant_id": TENANT_A},
     )
     assert rows == [{"id": 'it\'s } {x: "y"}', "day": dt.date(2026, 3, 1), "cost": 10.0, "tokens": 0}]
     assert type(rows[0]["tokens"]) is int
     with pytest.raises(GraphQueryError, match="key"):
-        client.run("MATCH (t:Trace {trace_key: $key}) RETURN t.trace_id AS id", {})
+        client.run("MATCH (t:Trace {trace_key: $key}) RETURN t.trace_id AS id", {"tenant_id": TENANT_A})
     with pytest.raises(GraphQueryError):
-        client.run("MATCH (t:Trace) RETURN t.no_such_property AS x")
+        client.run("MATCH (t:Trace) RETURN t.no_such_property AS x", {"tenant_id": TENANT_A})
     with pytest.raises(GraphQueryError):
-        client.run("CREATE (:Tenant {tenant_id: 'intruder'})")
+        client.run("CREATE (:Tenant {tenant_id: 'intruder'})", {"tenant_id": TENANT_A})
     client.close()
 
 
 def test_timeout_and_row_limit_raise_typed_errors(small_graph: Settings) -> None:
     slow = EmbeddedClient(small_graph, ClientOptions(timeout_s=0.05))
+    # 80^8 combinations: no machine finishes this within any timeout, so the outcome does not depend on speed.
     with pytest.raises(GraphTimeoutError):
         slow.run(
-            "MATCH (a:Span), (b:Span), (c:Span), (d:Span) "
-            "WHERE a.input_tokens + b.input_tokens + c.input_tokens + d.input_tokens = 1 RETURN count(*) AS n"
+            "MATCH (a:Span), (b:Span), (c:Span), (d:Span), (e:Span), (f:Span), (g:Span), (h:Span) "
+            "WHERE a.input_tokens + b.input_tokens + c.input_tokens + d.input_tokens + e.input_tokens "
+            "+ f.input_tokens + g.input_tokens + h.input_tokens = 1 RETURN count(*) AS n",
+            {"tenant_id": TENANT_A},
         )
     slow.close()
     limited = EmbeddedClient(small_graph, ClientOptions(max_rows=40))
-    assert len(limited.run("MATCH (:Trace {trace_id: 't1'})-[:HAS_SPAN]->(s) RETURN s.span_id AS id")) == 40
+    one_trace = "MATCH (:Trace {trace_id: 't1'})-[:HAS_SPAN]->(s) RETURN s.span_id AS id"
+    assert len(limited.run(one_trace, {"tenant_id": TENANT_A})) == 40
     with pytest.raises(GraphResultTooLargeError):
-        limited.run("MATCH (s:Span) RETURN s.span_id AS id")
+        limited.run("MATCH (s:Span) RETURN s.span_id AS id", {"tenant_id": TENANT_A})
     limited.close()
 
 
-def test_switches_keep_two_snapshots_and_readers_follow(small_graph: Settings) -> None:
+def test_a_reader_keeps_the_old_snapshot_until_the_switch_and_follows_it_after(small_graph: Settings) -> None:
+    """The steps of an update in order, a query after each: the reader sees the old graph until CURRENT is
+    replaced, the new one on its next query, and a query running across the switch finishes on the old file."""
     client = EmbeddedClient(small_graph)
-    assert client.run("MATCH (t:Trace) RETURN count(*) AS n") == [{"n": 2}]
-    _write_silver(small_graph, "tenant-b", ["t1"], spans_per_trace=3)
+    assert _count(client, TENANT_A) == 80
     graph = EmbeddedGraph(small_graph)
-    day_ms = 1_772_323_200_000  # 2026-03-01, the day of the written rows
-    traces = pa.table({"tenant_id": ["tenant-b"], "trace_id": ["t1"], "min_ts_ms": [day_ms], "max_ts_ms": [day_ms]})
-    report = graph.update(traces)
+    store = graph.store(TENANT_A)
+    base = store.current()
+    assert base is not None
+    with graph.home.writer(), store.writer():
+        target = store.begin(base)
+        assert _count(client, TENANT_A) == 80
+        db, conn = open_writer(target, create=False)
+        conn.execute(f"MATCH (s:Span {{span_key: '{TENANT_A}/t1/s39'}}) DETACH DELETE s")
+        assert _count(client, TENANT_A) == 80
+        close_writer(db, conn)
+        assert _count(client, TENANT_A) == 80
+        in_flight = client._acquire(TENANT_A)  # a query that started before the switch
+        assert in_flight is not None
+        store.publish(target)
+    assert _count(client, TENANT_A) == 79
+    opened, conn = in_flight
+    assert client._execute(conn, "MATCH (s:Span) RETURN count(*) AS n", {}) == [{"n": 80}]
+    client._release(opened, conn)
+    assert opened.retired and _count(client, TENANT_A) == 79
+    client.close()
+
+
+def test_switches_keep_two_snapshots_per_tenant_and_readers_follow(small_graph: Settings) -> None:
+    client = EmbeddedClient(small_graph)
+    assert _count(client, TENANT_A, "Trace") == 2
+    _write_silver(small_graph, TENANT_B, ["t1"], spans_per_trace=3)
+    graph = EmbeddedGraph(small_graph)
+    report = graph.update(_queued(TENANT_B, "t1"))
     assert (report.vertices["Trace"], report.vertices["Span"], report.edges["CHILD_OF"]) == (1, 3, 2)
     assert report.metadata()["vertices_Span"] == 3
+    assert _count(client, TENANT_B, "Trace") == 1 and _count(client, TENANT_A, "Trace") == 2
     graph.rebuild()
-    assert client.run("MATCH (t:Trace) RETURN count(*) AS n") == [{"n": 3}]
-    snapshots = graph.store.snapshots
-    assert sorted(p.name for p in snapshots.iterdir()) == ["2", "3"]
-    assert graph.current_snapshot() == snapshots / "3" / "graph.lbug"
+    graph.rebuild()
+    for tenant, traces in ((TENANT_A, 2), (TENANT_B, 1)):
+        snapshots = graph.store(tenant).snapshots
+        assert sorted(p.name for p in snapshots.iterdir()) == ["2", "3"]
+        assert graph.current_snapshot(tenant) == snapshots / "3" / "graph.lbug"
+        assert _count(client, tenant, "Trace") == traces
     client.close()
+
+
+def test_an_update_rewrites_only_the_queued_tenants_and_copies_only_their_snapshots(delta_settings: Settings) -> None:
+    for tenant, spans in ((TENANT_A, 5), (TENANT_B, 7), (TENANT_C, 9)):
+        _write_silver(delta_settings, tenant, ["t1", "t2"], spans_per_trace=spans)
+    graph = EmbeddedGraph(delta_settings)
+    assert graph.rebuild().tenants_written == 3
+    before = {t: graph.store(t).current_number() for t in (TENANT_A, TENANT_B, TENANT_C)}
+    sizes = {t: graph.current_snapshot(t).stat().st_size for t in (TENANT_A, TENANT_C)}
+    _write_silver(delta_settings, TENANT_A, ["t1"], spans_per_trace=6)
+    _write_silver(delta_settings, TENANT_C, ["t2"], spans_per_trace=10)
+    queued = pa.concat_tables([_queued(TENANT_A, "t1"), _queued(TENANT_C, "t2")])
+    report = graph.update(queued)
+    after = {t: graph.store(t).current_number() for t in (TENANT_A, TENANT_B, TENANT_C)}
+    assert after == {TENANT_A: before[TENANT_A] + 1, TENANT_B: before[TENANT_B], TENANT_C: before[TENANT_C] + 1}
+    assert report.bytes_copied == sizes[TENANT_A] + sizes[TENANT_C]
+    assert report.metadata()["tenants_written"] == 2 and report.metadata()["bytes_copied"] == report.bytes_copied
+    client = EmbeddedClient(delta_settings)
+    assert [_count(client, t) for t in (TENANT_A, TENANT_B, TENANT_C)] == [6 + 5, 7 + 7, 9 + 10]
+    client.close()
+
+
+def test_an_update_reads_no_trace_date_outside_its_horizon(delta_settings: Settings) -> None:
+    """Old partitions are made unreadable (their data files deleted under the Delta log): an update of a
+    recent trace still succeeds, so it never opened them; an update that needs them fails, so it would have."""
+    old, recent = dt.date(2026, 3, 1), dt.date(2026, 3, 21)
+    # Trace ids around "recent", so file statistics on trace_id cannot skip the old files: only dates can.
+    _write_silver(delta_settings, TENANT_A, ["a-old", "z-old"], spans_per_trace=3, day=old)
+    _write_silver(delta_settings, TENANT_A, ["recent"], spans_per_trace=3, day=recent)
+    graph = EmbeddedGraph(delta_settings)
+    graph.rebuild()
+    lake = Path(delta_settings.lake_root) / "tables"
+    removed = [
+        f for spec in (PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES) for f in (lake / spec.name).glob(f"trace_date={old}/*")
+    ]
+    assert removed
+    for f in removed:
+        f.unlink()
+    _write_silver(delta_settings, TENANT_A, ["recent"], spans_per_trace=4, day=recent)
+    recent_ms = MARCH_1_MS + 20 * DAY_MS
+    report = graph.update(_queued(TENANT_A, "recent", recent_ms))
+    assert (report.read_from, report.read_to) == (str(recent - dt.timedelta(days=7)), str(recent))
+    assert report.metadata()["read_from"] == "2026-03-14" and report.vertices["Span"] == 4
+    with pytest.raises(Exception, match="(?i)not found|no such file|does not exist"):
+        graph.update(_queued(TENANT_A, "a-old", MARCH_1_MS + DAY_MS))
+
+
+def test_a_trace_beyond_the_horizon_keeps_its_projection(delta_settings: Settings) -> None:
+    _write_silver(delta_settings, TENANT_A, ["long"], spans_per_trace=3)
+    graph = EmbeddedGraph(delta_settings)
+    graph.rebuild()
+    report = graph.update(_queued(TENANT_A, "long", MARCH_1_MS + 30 * DAY_MS))
+    assert report.not_found == 1
+    client = EmbeddedClient(delta_settings)
+    assert _count(client, TENANT_A) == 3
+    client.close()
+
+
+def test_a_tenant_id_that_is_not_a_uuid_never_becomes_a_path(delta_settings: Settings) -> None:
+    with pytest.raises(ValueError, match="UUID"):
+        EmbeddedGraph(delta_settings).store("../../etc")

@@ -6,6 +6,15 @@ a blocking call that any thread may make. The async driver is used for one reaso
 kills that query's connection, which gives a real client-side timeout (the sync driver offers none), so a
 server that ignores Bolt's transaction timeout (FalkorDB does) still cannot hold a caller past `timeout_s`.
 
+Tenant confinement over Bolt: the client binds `$tenant_id` like any parameter and sends the text as written;
+it cannot make an arbitrary query tenant-safe. What confines a query is either the query (every catalog query
+of `queries.py` matches `$tenant_id` on each vertex it starts from, tested against two tenants with the same
+ids) or the server: PuppyGraph's row-level security filters every hop by the *graph user's* entitlements
+(`graph_entitlements`, user `ct_<tenant>`), so a connection as that user (or impersonating it) is confined
+whatever the text. FalkorDB, Neo4j Community and Memgraph have no such filter. `clawtrace cypher --tenant`
+applies exactly these rules (see `cli_cypher.py`). Credentials come from `Settings` as a `SecretStr`, revealed
+only when the driver is built.
+
 Known FalkorDB quirks (4.16, experimental Bolt support) are listed in `tests/graph_server.py`.
 """
 
@@ -14,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import threading
 from collections.abc import Coroutine, Mapping
 from datetime import date, datetime, time
@@ -25,6 +33,7 @@ from neo4j import exceptions as neo
 from neo4j.graph import Node, Path, Relationship
 from neo4j.spatial import Point
 from neo4j.time import Date, DateTime, Duration, Time
+from pydantic import SecretStr
 
 from clawtrace_pipelines.core.graph.client import (
     ClientOptions,
@@ -35,13 +44,11 @@ from clawtrace_pipelines.core.graph.client import (
     GraphUnavailableError,
     Row,
 )
+from clawtrace_pipelines.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-USER_ENV = "CLAWTRACE_GRAPH_USER"
-PASSWORD_ENV = "CLAWTRACE_GRAPH_PASSWORD"
 
 # A pooled connection the server closed (restart, idle timeout) is noticed by the event loop and replaced on
 # reuse. One dropped silently (a firewall or load balancer forgetting it) is caught by this check instead:
@@ -52,12 +59,12 @@ CONNECT_TIMEOUT_S = 5.0
 _WAKE_MARGIN_S = 5.0
 
 
-def auth_from_env() -> tuple[str, str] | None:
-    """Basic auth from `CLAWTRACE_GRAPH_USER` / `CLAWTRACE_GRAPH_PASSWORD`, or None when no user is set."""
-    user = os.environ.get(USER_ENV)
-    if not user:
+def auth_from_settings(settings: Settings) -> tuple[str, SecretStr] | None:
+    """Basic auth from `Settings.graph_user` / `graph_password` (`CLAWTRACE_GRAPH_USER` / `_PASSWORD`), or None
+    when no user is set. The password stays a `SecretStr` until the driver is built."""
+    if not settings.graph_user:
         return None
-    return user, os.environ.get(PASSWORD_ENV, "")
+    return settings.graph_user, settings.graph_password or SecretStr("")
 
 
 class BoltClient:
@@ -66,8 +73,7 @@ class BoltClient:
     Args:
         uri: `bolt://host:port` (or `neo4j://`, `bolt+s://` ...).
         options: per-query timeout and row limit.
-        auth: (user, password); None reads `CLAWTRACE_GRAPH_USER` / `CLAWTRACE_GRAPH_PASSWORD`, and no user
-            there means no authentication.
+        auth: (user, password), e.g. `auth_from_settings(settings)`; None means no authentication.
         database: the database (graph) to query; None is the server's default.
 
     Raises:
@@ -78,7 +84,7 @@ class BoltClient:
         self,
         uri: str,
         options: ClientOptions | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: tuple[str, SecretStr] | None = None,
         database: str | None = None,
     ) -> None:
         self._options = options or ClientOptions()
@@ -92,17 +98,19 @@ class BoltClient:
         self._thread = threading.Thread(target=self._loop.run_forever, name="bolt-client", daemon=True)
         self._thread.start()
         try:
-            self._driver = self._call(self._open(uri, auth if auth is not None else auth_from_env()), None)
+            self._driver = self._call(self._open(uri, auth), None)
         except BaseException:
             self._stop_loop()
             raise
 
-    async def _open(self, uri: str, auth: tuple[str, str] | None) -> AsyncDriver:
+    async def _open(self, uri: str, auth: tuple[str, SecretStr] | None) -> AsyncDriver:
         # Created on the loop thread: the pool's locks and sockets belong to this loop.
+        # The one place the password is revealed: handed to the driver, never stored or logged here.
+        basic = None if auth is None else (auth[0], auth[1].get_secret_value())
         try:
             return AsyncGraphDatabase.driver(
                 uri,
-                auth=auth,
+                auth=basic,
                 connection_timeout=min(CONNECT_TIMEOUT_S, self._options.timeout_s),
                 connection_acquisition_timeout=self._options.timeout_s,
                 liveness_check_timeout=LIVENESS_CHECK_S,

@@ -54,6 +54,10 @@ class GraphClient(Protocol):
         """Rows of `query` as dicts keyed by the RETURN aliases, values as plain Python (str, int, float,
         bool, None, date, lists and dicts of those).
 
+        `params["tenant_id"]` is the caller's tenant. The embedded engine requires it and opens only that
+        tenant's snapshot (confinement by construction); a Bolt server binds it as `$tenant_id` and confines
+        only as far as the query and the server's row-level security do (see `bolt.py`).
+
         Raises:
             GraphQueryError, GraphTimeoutError, GraphResultTooLargeError, GraphUnavailableError.
         """
@@ -73,11 +77,11 @@ def connect(settings: Settings, options: ClientOptions | None = None) -> GraphCl
     options = options or ClientOptions()
     target = settings.graph
     if target == "embedded":
-        from clawtrace_pipelines.core.graph.embedded import EmbeddedClient
+        from clawtrace_pipelines.core.graph.embedded_client import EmbeddedClient
 
         return EmbeddedClient(settings, options)
     if target.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://")):
-        from clawtrace_pipelines.core.graph.bolt import BoltClient
+        from clawtrace_pipelines.core.graph.bolt import BoltClient, auth_from_settings
 
-        return BoltClient(target, options)
+        return BoltClient(target, options, auth=auth_from_settings(settings))
     raise ValueError(f"CLAWTRACE_GRAPH must be 'embedded' or a bolt:// URI, got {target!r}")
