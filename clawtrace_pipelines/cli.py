@@ -200,8 +200,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def _mount_graph_commands() -> None:
     from clawtrace_pipelines.cli_graph import graph_app
+    from clawtrace_pipelines.cli_silver import silver_app
 
     app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
+    app.add_typer(silver_app, name="silver", help="Silver's dead letters: list them, queue them again.")
 
 
 _mount_graph_commands()

@@ -6,7 +6,6 @@ import time
 import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
-from clawtrace_pipelines.core.pricing import MODEL_PRICES
 from clawtrace_pipelines.core.tables import ALL_TABLES, ENTITLEMENTS, PROCESSED_FILES
 from clawtrace_pipelines.resources import LakehouseResource
 
@@ -20,11 +19,7 @@ class MaintenanceConfig(dg.Config):
     name="lake_maintenance",
     group_name="maintenance",
     # The tables that are assets: the processed-files log and the entitlements are written as side effects.
-    deps=[
-        dg.AssetKey(name)
-        for name in [*ALL_TABLES, MODEL_PRICES.name]
-        if name not in (PROCESSED_FILES.name, ENTITLEMENTS.name)
-    ],
+    deps=[dg.AssetKey(name) for name in ALL_TABLES if name not in (PROCESSED_FILES.name, ENTITLEMENTS.name)],
     kinds={"deltalake", "iceberg"},
     pool="lakehouse",
     description="Compacts every lake table (Delta: z-order on the table's sort columns; Iceberg: sorted rewrite "
@@ -35,7 +30,7 @@ def lake_maintenance(
 ) -> dg.MaterializeResult:
     settings = lakehouse.settings()
     seconds: dict[str, float] = {}
-    for name, spec in {**ALL_TABLES, MODEL_PRICES.name: MODEL_PRICES}.items():
+    for name, spec in ALL_TABLES.items():
         table = open_table(spec, settings)
         if not table.exists():
             continue

@@ -4,7 +4,8 @@
 import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
-from clawtrace_pipelines.core.pricing import MODEL_PRICES, model_prices_reference
+from clawtrace_pipelines.core.pricing import model_prices_reference
+from clawtrace_pipelines.core.tables import MODEL_PRICES
 from clawtrace_pipelines.resources import LakehouseResource
 
 

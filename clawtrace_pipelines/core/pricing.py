@@ -39,7 +39,7 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from clawtrace_pipelines.core.tables import TableSpec
+from clawtrace_pipelines.core.tables import MODEL_PRICES, MODEL_PRICES_SCHEMA  # noqa: F401 (re-exported)
 
 OVERRIDES_PATH = Path(__file__).with_name("price_overrides.json")
 SOURCE_SNAPSHOT = "genai-prices"
@@ -66,26 +66,6 @@ _PER: dict[str, int] = {str(unit["price_key"]): int(unit["per"]) for unit in uni
 _PRICE_QUANTUM = Decimal("1e-12")
 _NEVER_MATCHES = r"(?!)"
 
-MODEL_PRICES_SCHEMA = pa.schema(
-    [
-        pa.field("provider_id", pa.string(), nullable=False),
-        pa.field("model_id", pa.string(), nullable=False),
-        pa.field("model_name", pa.string()),
-        pa.field("source", pa.string(), nullable=False),
-        # Order of the model's conditional prices: the last active one wins, index 0 when none is active.
-        pa.field("price_index", pa.int32(), nullable=False),
-        pa.field("starts_on", pa.date32()),
-        # UTC seconds of day; end < start crosses midnight.
-        pa.field("tod_start_s", pa.int32()),
-        pa.field("tod_end_s", pa.int32()),
-        pa.field("component", pa.string(), nullable=False),
-        # -1 for the base price; a tier applies when the call's total input tokens exceed tier_start.
-        pa.field("tier_start", pa.int64(), nullable=False),
-        pa.field("usd_per_unit", pa.decimal128(20, 12), nullable=False),
-        pa.field("per", pa.int64(), nullable=False),
-    ]
-)
-
 MODEL_RESOLUTION_SCHEMA = pa.schema(
     [
         pa.field("provider", pa.string()),
@@ -94,14 +74,6 @@ MODEL_RESOLUTION_SCHEMA = pa.schema(
         pa.field("price_model_id", pa.string()),
         pa.field("price_source", pa.string()),
     ]
-)
-
-MODEL_PRICES = TableSpec(
-    name="model_prices",
-    schema=MODEL_PRICES_SCHEMA,
-    keys=("provider_id", "model_id", "price_index", "component", "tier_start"),
-    description="Reference: one row per (provider, model, conditional price, component, tier) of genai-prices "
-    "and the overrides.",
 )
 
 

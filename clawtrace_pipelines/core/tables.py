@@ -303,6 +303,36 @@ ENTITLEMENTS = TableSpec(
     description="Graph: which PuppyGraph user may see which tenant (row-level security), one row per tenant.",
 )
 
+# The price book genai-prices and the override file give (core/pricing.py fills it).
+MODEL_PRICES_SCHEMA = pa.schema(
+    [
+        pa.field("provider_id", pa.string(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("model_name", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        # Order of the model's conditional prices: the last active one wins, index 0 when none is active.
+        pa.field("price_index", pa.int32(), nullable=False),
+        pa.field("starts_on", pa.date32()),
+        # UTC seconds of day; end < start crosses midnight.
+        pa.field("tod_start_s", pa.int32()),
+        pa.field("tod_end_s", pa.int32()),
+        pa.field("component", pa.string(), nullable=False),
+        # -1 for the base price; a tier applies when the call's total input tokens exceed tier_start.
+        pa.field("tier_start", pa.int64(), nullable=False),
+        pa.field("usd_per_unit", pa.decimal128(20, 12), nullable=False),
+        pa.field("per", pa.int64(), nullable=False),
+    ]
+)
+
+MODEL_PRICES = TableSpec(
+    name="model_prices",
+    schema=MODEL_PRICES_SCHEMA,
+    keys=("provider_id", "model_id", "price_index", "component", "tier_start"),
+    description="Reference: one row per (provider, model, conditional price, component, tier) of genai-prices "
+    "and the overrides.",
+)
+
+
 SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
 
 ALL_TABLES: dict[str, TableSpec] = {

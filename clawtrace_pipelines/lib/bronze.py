@@ -26,7 +26,7 @@ from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
 from clawtrace_pipelines.lib.bronze_dedup import classify, reused_rejections
 from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, workers_for
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
-from clawtrace_pipelines.lib.discovery import ActiveAgents, Discovery, FileDiscovery, write_cursor
+from clawtrace_pipelines.lib.discovery import ActiveAgents, Discovery, FileDiscovery, prune_arrivals, write_cursor
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
 from clawtrace_pipelines.lib.silver_pending import PendingTraces, queued_events
 
@@ -46,6 +46,7 @@ class BronzeReport:
     shadow_duplicates: int = 0
     duplicates: int = 0
     missing_files: int = 0
+    arrival_days_pruned: int = 0
     reused_event_ids: int = 0  # records quarantined for reusing an event id with another time
     listings: int = 0
     seconds: float = 0.0
@@ -143,6 +144,7 @@ def _run_bronze(
     active.update(report.processed_paths, now)
     if hours is None:
         write_cursor(storage, now)
+        report.arrival_days_pruned = prune_arrivals(storage, settings.arrival_overlap_hours)
     report.seconds = time.perf_counter() - started
     return report
 

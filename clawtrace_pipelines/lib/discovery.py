@@ -97,6 +97,22 @@ def write_cursor(storage: LakeStorage, arrivals_from: datetime) -> None:
     storage.write_json(CURSOR_PATH, {"arrivals_from": arrivals_from.astimezone(UTC).isoformat()})
 
 
+def prune_arrivals(storage: LakeStorage, overlap_hours: int) -> int:
+    """Delete the arrival days wholly before the cursor's overlap: every record in them was read and logged
+    by an earlier tick (the cursor moves only after the log is written), so no tick reads them again, and
+    the arrival listing stays as short as the time since the last tick. Returns the days removed."""
+    cursor = read_cursor(storage)
+    if cursor is None:
+        return 0
+    keep_from = f"dt={_hour(cursor) - timedelta(hours=overlap_hours):%Y-%m-%d}"
+    removed = 0
+    for dt_dir in storage.ls_dirs(ARRIVALS_PREFIX):
+        if dt_dir < keep_from:
+            storage.fs.rm(storage.full(f"{ARRIVALS_PREFIX}/{dt_dir}"), recursive=True)
+            removed += 1
+    return removed
+
+
 def _hour(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -158,20 +174,16 @@ class FileDiscovery:
         cursor = read_cursor(self.storage)
         start = None if cursor is None else _hour(cursor) - timedelta(hours=overlap_hours)
         records: list[FileInfo] = []
-        if start is None:
-            # A fresh lake: every arrival folder there is.
-            for dt_dir in self._ls_dirs(ARRIVALS_PREFIX):
-                for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
-                    records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
-        else:
-            # The arrival days from the cursor on, by name: listing the arrivals root would grow with history.
-            day, last = start.date(), max(_hour(now), start).date()
-            while day <= last:
-                dt_dir = f"dt={day:%Y-%m-%d}"
-                for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
-                    if f"{dt_dir}/{hr_dir}" >= hour_folder(start):
-                        records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
-                day += timedelta(days=1)
+        # One listing of the arrival days: `prune_arrivals` keeps it to the days since the cursor. Days after
+        # `now` are read too (a writer whose clock is ahead).
+        for dt_dir in self._ls_dirs(ARRIVALS_PREFIX):
+            day = dt_dir.removeprefix("dt=")
+            if start is not None and day < f"{start:%Y-%m-%d}":
+                continue
+            for hr_dir in self._ls_dirs(f"{ARRIVALS_PREFIX}/{dt_dir}"):
+                if start is not None and f"{dt_dir}/{hr_dir}" < hour_folder(start):
+                    continue
+                records.extend(self._ls_files(f"{ARRIVALS_PREFIX}/{dt_dir}/{hr_dir}"))
         fresh = self.processed.unprocessed(records)
         named: list[FileInfo] = []
         for rec in fresh:

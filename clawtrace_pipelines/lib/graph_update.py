@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from clawtrace_pipelines.core.graph.embedded import EmbeddedGraph
 from clawtrace_pipelines.core.graph.embedded_store import GraphUpdateReport
+from clawtrace_pipelines.core.lake.io_stats import measure
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.lib.silver_pending import GRAPH_PENDING_DIR, PendingTraces
@@ -22,8 +23,12 @@ def run_graph_update(settings: Settings) -> GraphUpdateReport:
     Returns:
         The update's report ("none" when nothing was queued and a snapshot exists).
     """
-    queue = PendingTraces(LakeStorage(settings), GRAPH_PENDING_DIR)
-    batch = queue.read()
-    report = EmbeddedGraph(settings).update(batch.traces)
-    queue.ack(batch)
+    with measure() as io:
+        queue = PendingTraces(LakeStorage(settings), GRAPH_PENDING_DIR)
+        batch = queue.read()
+        report = EmbeddedGraph(settings).update(batch.traces)
+        # Every entry was written after the silver commits it names (silver_publish.py, the last step), so
+        # the rows just read are at least as new as every entry read: acknowledging all of them is safe.
+        queue.ack(batch)
+    report.io = io.metadata()
     return report

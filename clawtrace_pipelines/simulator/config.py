@@ -36,6 +36,8 @@ class SimulationConfig:
             or `batched` (`batch-<uuid>.ndjson`).
         late: 0 for a normal run; N > 0 writes N late deliveries into the hours of the normal run with the
             same seed, start, hours, tenants and agents (new traces of offline agents plus re-deliveries).
+        traffic_seed: draws the traffic (traces, files, arrival records) apart from `seed`, which still
+            makes the tenants and agents: more traffic from the same agents, as a later day brings.
         progress: show a tqdm progress bar on stderr.
     """
 
@@ -47,6 +49,7 @@ class SimulationConfig:
     hours: int = 24
     layout: Layout = "batched"
     late: int = 0
+    traffic_seed: int | None = None
     progress: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,4 +77,10 @@ class SimulationConfig:
     @property
     def run_label(self) -> str:
         """Names the manifest: the same seed and late count always land on the same file."""
-        return f"seed-{self.seed}" + (f"-late-{self.late}" if self.late else "")
+        traffic = f"-traffic-{self.traffic_seed}" if self.traffic_seed is not None else ""
+        return f"seed-{self.seed}{traffic}" + (f"-late-{self.late}" if self.late else "")
+
+    @property
+    def traffic(self) -> int:
+        """The seed the traffic is drawn from."""
+        return self.seed if self.traffic_seed is None else self.traffic_seed

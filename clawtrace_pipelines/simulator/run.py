@@ -59,7 +59,7 @@ def simulate(settings: Settings, config: SimulationConfig, *, now: datetime | No
         agent_ids=[a.agent_id for a in agents],
         agent_names={a.agent_id: a.name for a in agents},
     )
-    with RawWriter(storage, config.layout, seeded(config.seed, "batches", config.late)) as writer:
+    with RawWriter(storage, config.layout, seeded(config.traffic, "batches", config.late)) as writer:
         if config.late:
             _write_late(config, agents, writer, manifest)
         else:
@@ -67,7 +67,7 @@ def simulate(settings: Settings, config: SimulationConfig, *, now: datetime | No
     files = writer.files()
     manifest.finish(writer.deliveries, len(files))
     # The record goes after the files: a tick that reads it must find every file it names.
-    ids = seeded(config.seed, "arrivals", config.late)
+    ids = seeded(config.traffic, "arrivals", config.late)
     for i in range(0, len(files), ARRIVAL_MAX_FILES):
         chunk = files[i : i + ARRIVAL_MAX_FILES]
         record = write_arrival_record(storage, chunk, writer="simulator", arrived=now, record_id=uuid4(ids))
@@ -85,7 +85,7 @@ def simulate(settings: Settings, config: SimulationConfig, *, now: datetime | No
 
 def normal_traffic(config: SimulationConfig, agent: Agent) -> AgentTraffic:
     """The traffic of one agent in the normal run of `config`."""
-    rng = seeded(config.seed, "traffic", *agent.position)
+    rng = seeded(config.traffic, "traffic", *agent.position)
     return AgentTraffic(agent, rng, config.start_ms, config.end_ms, force_specials=True)
 
 
@@ -111,7 +111,7 @@ def _write_normal(config: SimulationConfig, agents: list[Agent], writer: RawWrit
 
 def _write_late(config: SimulationConfig, agents: list[Agent], writer: RawWriter, manifest: Manifest) -> None:
     """New traces of offline agents (one per tenant), then re-deliveries of normal-run events, `late` in all."""
-    rng = seeded(config.seed, "late", config.late)
+    rng = seeded(config.traffic, "late", config.late)
     by_tenant: dict[str, list[Agent]] = {}
     for agent in agents:
         by_tenant.setdefault(agent.tenant_id, []).append(agent)
@@ -120,7 +120,7 @@ def _write_late(config: SimulationConfig, agents: list[Agent], writer: RawWriter
     traffics = [
         AgentTraffic(
             agent,
-            seeded(config.seed, "late", config.late, "traffic", *agent.position),
+            seeded(config.traffic, "late", config.late, "traffic", *agent.position),
             config.start_ms,
             config.end_ms,
             force_specials=False,

@@ -134,3 +134,29 @@ def test_bisect_finds_each_key_that_fails_alone() -> None:
     found = silver_dead_letters.bisect(list("abcdefgh"), fails)
     assert set(found) == bad
     assert len(calls) < 2**3 * 2
+
+
+def test_the_cli_lists_dead_letters_and_queues_them_again(settings: Settings) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from clawtrace_pipelines.cli import app
+
+    storage = LakeStorage(settings)
+    _send(storage, BAD, AGENT_BAD, _trace(BAD, AGENT_BAD, "poison", T0, "p"), "batch-p0.ndjson", NOW)
+    run_bronze(settings, now=NOW)
+    again = [record(BAD, AGENT_BAD, event_id="p-llm", trace_id="poison", span_id="llm2", ts_ms=T0 + DAY)]
+    _send(storage, BAD, AGENT_BAD, again, "batch-p1.ndjson", NOW + timedelta(minutes=3))
+    run_bronze(settings, now=NOW + timedelta(minutes=3))
+    assert run_silver(settings).dead_lettered == 1
+
+    runner = CliRunner(env={"CLAWTRACE_TABLE_FORMAT": settings.table_format})
+    lake = ["--lake", settings.lake]
+    listed = runner.invoke(app, ["silver", "dead-letters", "--json", *lake])
+    assert listed.exit_code == 0, listed.output
+    assert [(r["tenant_id"], r["trace_id"]) for r in map(json.loads, listed.output.splitlines())] == [(BAD, "poison")]
+    assert runner.invoke(app, ["silver", "retry", "--trace", "poison", *lake]).exit_code != 0  # needs --tenant
+    done = runner.invoke(app, ["silver", "retry", "--tenant", BAD, "--trace", "poison", *lake])
+    assert json.loads(done.output) == {"queued": 1}
+    assert storage.ls_files(PENDING_DIR) and silver_dead_letters.dead_letters(settings).num_rows == 0

@@ -233,6 +233,8 @@ class GraphUpdateReport:
     copy_seconds: float = 0.0
     write_seconds: float = 0.0
     seconds: float = 0.0
+    # Listings and lake reads of the update (core/lake/io_stats.py), set by whoever measured it.
+    io: dict[str, int] = field(default_factory=dict)
 
     @property
     def tenants_written(self) -> int:
@@ -247,4 +249,4 @@ class GraphUpdateReport:
             flat.update({f"{prefix}_{label}": n for label, n in counts.items()})
         for name in ("read_seconds", "copy_seconds", "write_seconds", "seconds"):
             flat[name] = round(getattr(self, name), 3)
-        return flat
+        return flat | self.io

@@ -46,5 +46,5 @@ def arrow_expression(filters: Sequence[Filter], spec: TableSpec) -> pc.Expressio
             member = field.isin(pa.array([utc(v) for v in value], type=field_type))
             expression &= member if op == "in" else ~member
         else:
-            expression &= _ARROW_OPS[op](field, pc.scalar(utc(value), type=field_type))
+            expression &= _ARROW_OPS[op](field, pc.scalar(pa.scalar(utc(value), type=field_type)))
     return expression
