@@ -55,6 +55,9 @@ def _lake(root: Path, history_days: int) -> Settings:
 def _measured_tick(settings: Settings) -> dict[str, dict[str, int]]:
     new = SimulationConfig(start=T, hours=1, tenants=2, agents_per_tenant=1, traces=2, seed=5, traffic_seed=7)
     simulate(settings, new, now=T + timedelta(hours=1))
+    # And a tenant's very first traffic: its graph is built whole, from its own days only.
+    first = SimulationConfig(start=T, hours=1, tenants=1, agents_per_tenant=1, traces=1, seed=9)
+    simulate(settings, first, now=T + timedelta(hours=1))
     now = T + timedelta(hours=1, minutes=5)
     bronze = run_bronze(settings, now=now)
     silver = run_silver(settings)

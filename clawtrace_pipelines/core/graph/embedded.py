@@ -155,7 +155,12 @@ class EmbeddedGraph:
         tenant_rows = open_table(PG_TENANTS, self.settings).read(filters=by_tenant)
         agents = open_table(PG_AGENTS, self.settings).read(filters=by_tenant)
         agent_keys = agents.column("agent_key")
-        dates = open_table(PG_TRACES, self.settings).read(columns=["trace_date"], filters=by_tenant)
+        since: list[Filter] = []
+        first_seen = pc.min(tenant_rows.column("first_seen_ts_ms")).as_py() if tenant_rows.num_rows else None
+        if tenants is not None and first_seen is not None:
+            # A tenant's traces start on or after its first event: a new tenant's build reads its own days only.
+            since = [("trace_date", ">=", _day(int(first_seen)))]
+        dates = open_table(PG_TRACES, self.settings).read(columns=["trace_date"], filters=[*by_tenant, *since])
         staging = self.home.home / f".staging-{uuid.uuid4().hex}"
         staged: dict[str, StagedLoader] = {}
 

@@ -134,8 +134,14 @@ class LakeStorage:
             os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        try:
+            handle = open(tmp, "wb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            # The folder went away since it was made (old arrival days are pruned): make it again.
+            os.makedirs(parent, exist_ok=True)
+            handle = open(tmp, "wb")  # noqa: SIM115
+        with handle:
+            handle.write(data)
         os.replace(tmp, path)
 
     def read_bytes(self, relpath: str) -> bytes:
