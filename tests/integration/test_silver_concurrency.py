@@ -73,7 +73,7 @@ def full(raw: tuple[Path, list[Path]], tmp_path_factory: pytest.TempPathFactory)
 def _tick_with_pauses(lake: str, seed: int, barrier) -> None:
     """A whole tick (bronze then silver) in this process, pausing a seeded random while at the points where
     another writer can get in: after queueing and before committing events, and after reading the queue."""
-    from clawtrace_pipelines.lib import silver, silver_pending
+    from clawtrace_pipelines.lib import silver_chunk, silver_pending
 
     rng = random.Random(seed)
 
@@ -87,7 +87,7 @@ def _tick_with_pauses(lake: str, seed: int, barrier) -> None:
 
     silver_pending.PendingTraces.add = pausing(silver_pending.PendingTraces.add)
     silver_pending.PendingTraces.read = pausing(silver_pending.PendingTraces.read)
-    silver.read_inputs = pausing(silver.read_inputs)
+    silver_chunk.read_inputs = pausing(silver_chunk.read_inputs)
     settings = Settings(lake=lake)
     barrier.wait()
     time.sleep(rng.random() * 0.3)
