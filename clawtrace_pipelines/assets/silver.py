@@ -135,29 +135,49 @@ def _materializations(
 def _check_results(
     context: dg.AssetExecutionContext, report: SilverReport, manifest: Mapping[str, Any]
 ) -> Iterator[dg.AssetCheckResult]:
-    """One result per selected check: dbt's outcome when the test ran, else passed with "nothing to check"."""
-    outcomes: dict[dg.AssetCheckKey, Any] = {}
-    for node in report.nodes.values():
-        if node.resource_type != "test":
-            continue
-        key = get_asset_check_key_for_test(manifest, TRANSLATOR, node.unique_id, None)
-        if key is not None:
-            outcomes[key] = node
+    """One result per selected check: dbt's outcome on the rows published; a test that failed on traces this
+    run set aside (dead letters) is a failed warning naming them, since the published rows passed it."""
+
+    def by_check(nodes: Mapping[str, Any]) -> dict[dg.AssetCheckKey, Any]:
+        keyed = {}
+        for node in nodes.values():
+            if node.resource_type == "test":
+                key = get_asset_check_key_for_test(manifest, TRANSLATOR, node.unique_id, None)
+                if key is not None:
+                    keyed[key] = node
+        return keyed
+
+    outcomes, set_aside = by_check(report.nodes), by_check(report.failed_nodes)
     for key in context.selected_asset_check_keys:
-        node = outcomes.get(key)
-        if node is None:
+        node, failed = outcomes.get(key), set_aside.get(key)
+        if failed is not None:
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=False,
+                # A warning: the traces it failed on were dead-lettered, every other trace published.
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "ran": True,
+                    "dbt_status": failed.status,
+                    "failing_rows": failed.failures,
+                    "dead_lettered": report.dead_lettered,
+                },
+                description=f"failed on traces set aside as dead letters (silver_dead_letters): {failed.message}",
+            )
+        elif node is None:
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
                 check_name=key.name,
                 passed=True,
                 metadata={"ran": False, "reason": "no traces to recompute"},
             )
-            continue
-        yield dg.AssetCheckResult(
-            asset_key=key.asset_key,
-            check_name=key.name,
-            passed=node.status == "pass",
-            severity=dg.AssetCheckSeverity.WARN if node.status == "warn" else dg.AssetCheckSeverity.ERROR,
-            metadata={"ran": True, "dbt_status": node.status, "failing_rows": node.failures},
-            description=node.message,
-        )
+        else:
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=node.status == "pass",
+                severity=dg.AssetCheckSeverity.WARN if node.status == "warn" else dg.AssetCheckSeverity.ERROR,
+                metadata={"ran": True, "dbt_status": node.status, "failing_rows": node.failures},
+                description=node.message,
+            )

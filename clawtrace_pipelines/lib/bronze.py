@@ -222,7 +222,8 @@ class _Loader:
         # Silver's queue first: a crash before the events commit then costs a needless recompute, never a
         # trace silver does not hear about. A backfill queues every trace of its hours, new rows or not, so
         # re-running hours re-derives silver for them.
-        queued = candidates if self.backfill else new_rows
+        # (Never a record quarantined as reusing an id: its event will not land, so its queue file would wait.)
+        queued = candidates.filter(pa.array(~classified.reused)) if self.backfill else new_rows
         if queued.num_rows:
             self.pending.add(queued_events(queued), self.now)
         if new_rows.num_rows:

@@ -75,9 +75,12 @@ def _held(candidates: pa.Table, events: LakeTable, horizon_days: int) -> tuple[p
     for d in pc.unique(candidates.column("event_date")).to_pylist():
         days.update(d + timedelta(days=k) for k in range(-horizon_days, horizon_days + 1))
     tenants = pc.unique(candidates.column("tenant_id")).to_pylist()
+    # Only the batch's ids come back (a big id set is applied in Arrow right after the scan), so the keys
+    # below are built for the few matches, not for every id of the dates read.
+    ids = pc.unique(candidates.column("event_id")).to_pylist()
     held = events.read(
         columns=["tenant_id", "event_id", "event_ts_ms"],
-        filters=[("event_date", "in", sorted(days)), ("tenant_id", "in", tenants)],
+        filters=[("event_date", "in", sorted(days)), ("tenant_id", "in", tenants), ("event_id", "in", ids)],
     )
     if held.num_rows == 0:
         return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)

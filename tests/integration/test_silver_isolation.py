@@ -160,3 +160,35 @@ def test_the_cli_lists_dead_letters_and_queues_them_again(settings: Settings) ->
     done = runner.invoke(app, ["silver", "retry", "--tenant", BAD, "--trace", "poison", *lake])
     assert json.loads(done.output) == {"queued": 1}
     assert storage.ls_files(PENDING_DIR) and silver_dead_letters.dead_letters(settings).num_rows == 0
+
+
+def test_the_tick_job_goes_on_past_a_dead_letter_and_its_checks_warn(tmp_path, monkeypatch) -> None:
+    import dagster as dg
+
+    from clawtrace_pipelines.definitions import build_definitions
+
+    monkeypatch.setenv("CLAWTRACE_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("CLAWTRACE_EVENT_ID_HORIZON_DAYS", "0")
+    settings = Settings()
+    storage = LakeStorage(settings)
+    _send(storage, BAD, AGENT_BAD, _trace(BAD, AGENT_BAD, "poison", T0, "p"), "batch-p0.ndjson", NOW)
+    _send(storage, GOOD, AGENT_GOOD, _trace(GOOD, AGENT_GOOD, "good", T0, "g"), "batch-g.ndjson", NOW)
+    run_bronze(settings, now=NOW)
+    again = [record(BAD, AGENT_BAD, event_id="p-llm", trace_id="poison", span_id="llm2", ts_ms=T0 + DAY)]
+    _send(storage, BAD, AGENT_BAD, again, "batch-p1.ndjson", NOW + timedelta(minutes=3))
+    assert run_bronze(settings, now=NOW + timedelta(minutes=3)).accepted == 1
+
+    result = (
+        build_definitions()
+        .resolve_job_def("lakehouse_tick")
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    )
+    assert result.success
+    assert _traces(settings, GOOD) == {"good"}
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    dead = checks[("silver_dead_letters", "no_dead_letters")]
+    assert not dead.passed and dead.severity == dg.AssetCheckSeverity.WARN
+    unique = checks[("stg_events", "unique_key_stg_events_tenant_id__event_id")]
+    assert not unique.passed and unique.severity == dg.AssetCheckSeverity.WARN
+    assert checks[("pg_traces", "unique_key_pg_traces_tenant_id__trace_id")].passed
+    assert result.asset_materializations_for_node("graph"), "the graph step ran after silver"
