@@ -44,11 +44,6 @@ from clawtrace_pipelines.lib.silver_report import SilverReport
 
 log = logging.getLogger(__name__)
 
-DBT_BUILD = ["build", "--exclude-resource-type", "unit_test"]
-# Rounds of "dead-letter what the failing rows name, build the rest" before halving the traces instead.
-MAPPED_ROUNDS = 3
-
-
 def run_silver(
     settings: Settings,
     *,
