@@ -44,6 +44,7 @@ from clawtrace_pipelines.lib.silver_report import SilverReport
 
 log = logging.getLogger(__name__)
 
+
 def run_silver(
     settings: Settings,
     *,
