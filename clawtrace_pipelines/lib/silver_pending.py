@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PENDING_DIR = "state/silver/pending"
 _STAMP = "%Y%m%dT%H%M%S"
+_WRITTEN_KEY = b"clawtrace.written_at"
 # The same hand-off from silver to the graph: the traces whose silver rows a run published.
 GRAPH_PENDING_DIR = "state/graph/pending"
 
@@ -79,7 +80,7 @@ def touched_traces(events: pa.Table) -> pa.Table:
 class PendingFile:
     path: str
     entries: pa.Table  # ENTRY_SCHEMA
-    written: datetime | None  # from the file name; None for a name this module did not write
+    written: datetime | None  # wall-clock time of the write (None for a file without it)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,10 @@ class PendingTraces:
         stamp = (now or datetime.now(UTC)).strftime(_STAMP)
         path = f"{self.directory}/{name or f'{stamp}-{uuid.uuid4().hex}'}.parquet"
         buffer = io.BytesIO()
-        pq.write_table(entries.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA), buffer)
+        table = entries.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA)
+        # The wall clock, not `now` (a backfill's or a test's time): the expiry compares it with the wall clock.
+        written = {_WRITTEN_KEY: datetime.now(UTC).isoformat().encode()}
+        pq.write_table(table.replace_schema_metadata(written), buffer)
         self.storage.write_bytes(path, buffer.getvalue())
         return path
 
@@ -127,10 +131,11 @@ class PendingTraces:
         files = []
         for info in self.storage.ls_files(self.directory):
             table = pq.read_table(io.BytesIO(self.storage.read_bytes(info.path)))
+            written = _written(table.schema.metadata or {})
             if "event_id" not in table.column_names:  # a file of an earlier release: settled by its traces
                 table = table.append_column("event_id", pa.nulls(table.num_rows, pa.string()))
             files.append(
-                PendingFile(info.path, table.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA), _written(info.path))
+                PendingFile(info.path, table.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA), written)
             )
         if not files:
             return PendingBatch(PENDING_SCHEMA.empty_table(), ())
@@ -183,9 +188,10 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def _written(path: str) -> datetime | None:
+def _written(metadata: dict[bytes, bytes]) -> datetime | None:
+    value = metadata.get(_WRITTEN_KEY)
     try:
-        return datetime.strptime(path.rsplit("/", 1)[-1].split("-", 1)[0], _STAMP).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value.decode()) if value else None
     except ValueError:
         return None
 

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from clawtrace_pipelines.core.lake import open_table
@@ -22,6 +23,7 @@ from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.lib.silver_pending import PendingTraces
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
+from tests.factories import batch_path, ndjson, record
 
 START = datetime(2026, 3, 1, 22, tzinfo=UTC)
 NOW = datetime(2026, 3, 3, tzinfo=UTC)
@@ -55,7 +57,20 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
             ),
         )
     files = sorted(p for p in (source / "raw" / "v1").rglob("*") if p.is_file() and not p.name.startswith("."))
-    return source, files
+    # A late event a day before one trace's start: a run that publishes it moves the trace to another day (its
+    # old rows and the old day's rollup must go), the case a half-applied publish cannot repair by recomputing.
+    first = orjson.loads(files[0].read_bytes())
+    tenant, agent, trace = first["accountId"], first["agentId"], first["event"]["traceId"]
+    start = min(
+        e["event"]["tsMs"]
+        for e in (orjson.loads(f.read_bytes()) for f in files if f.name.endswith(".json"))
+        if e["accountId"] == tenant and e["event"]["traceId"] == trace
+    )
+    late = record(tenant, agent, event_id="late-move", trace_id=trace, span_id="late", ts_ms=start - 86_400_000)
+    path = source / batch_path(tenant, agent, start - 86_400_000, name="batch-latemove.ndjson")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ndjson([late]))
+    return source, sorted([*files, path])
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +156,15 @@ def test_a_crash_after_any_publish_step_is_repaired_by_the_next_run(
     source, files = raw
     lake = tmp_path / "lake"
     settings = Settings(lake=str(lake))
-    # A first tick publishes part of the traffic, so the crashing run replaces rows (moved traces, rollup days).
-    first = [f for f in files if "redeliver" not in f.name][: len(files) // 2]
-    _copy_raw(source, lake, first)
+    # A first tick publishes everything but the late event; the crashing run then moves that one trace to the
+    # day before, so its publish deletes rows on one day and rewrites two days' rollup. Recomputing the queue
+    # after a crash would miss the old day (the trace's row already says the new one): the journal must not.
+    assert "latemove" in files[0].name
+    _copy_raw(source, lake, files[1:])
     run_bronze(settings, now=NOW - timedelta(minutes=3), reconcile=True)
     run_silver(settings)
-    _copy_raw(source, lake, files)
-    run_bronze(settings, now=NOW, reconcile=True)
+    _copy_raw(source, lake, files[:1])
+    assert run_bronze(settings, now=NOW, reconcile=True).accepted == 1
 
     applied: list[str] = []
     original = silver_publish._apply
@@ -172,3 +189,34 @@ def test_a_crash_after_any_publish_step_is_repaired_by_the_next_run(
     assert report.replayed_journals == 1
     assert _silver(settings) == full
     assert not LakeStorage(settings).ls_dirs(silver_publish.JOURNAL_DIR)
+
+
+def test_a_silver_run_between_the_queue_write_and_the_commit_settles_nothing_unseen(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from clawtrace_pipelines.core.lake.delta import DeltaTable
+    from tests.factories import write_raw
+
+    settings = Settings(lake=str(tmp_path / "lake"))
+    storage = LakeStorage(settings)
+    tenant, agent = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+    ts = int(NOW.timestamp() * 1000) - 3_600_000
+    events = [record(tenant, agent, event_id=f"e{i}", trace_id="t1", span_id=f"s{i}", ts_ms=ts + i) for i in range(3)]
+    write_raw(storage, batch_path(tenant, agent, ts), ndjson(events), arrived=NOW)
+    commit = DeltaTable.append_if_unchanged
+    raced: list[int] = []
+
+    def silver_first(self, data, version):
+        if self.spec.name == "events_all" and not raced:
+            # Bronze has queued the trace and not yet committed its events: another process's silver runs now.
+            raced.append(run_silver(settings).queue_settled)
+        return commit(self, data, version)
+
+    monkeypatch.setattr(DeltaTable, "append_if_unchanged", silver_first)
+    run_bronze(settings, now=NOW)
+    monkeypatch.undo()
+    assert raced == [0], "the racing silver settled nothing"
+    assert PendingTraces(storage).read().traces.num_rows == 1, "the queue file waits for its events"
+    report = run_silver(settings)
+    assert report.queue_settled == 1 and not storage.ls_files("state/silver/pending")
+    assert open_table(SILVER_TABLES[2], settings).read(columns=["event_count"]).to_pylist() == [{"event_count": 3}]
