@@ -134,9 +134,7 @@ class PendingTraces:
             written = _written(table.schema.metadata or {})
             if "event_id" not in table.column_names:  # a file of an earlier release: settled by its traces
                 table = table.append_column("event_id", pa.nulls(table.num_rows, pa.string()))
-            files.append(
-                PendingFile(info.path, table.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA), written)
-            )
+            files.append(PendingFile(info.path, table.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA), written))
         if not files:
             return PendingBatch(PENDING_SCHEMA.empty_table(), ())
         return PendingBatch(merge_traces([f.entries for f in files]), tuple(files))
