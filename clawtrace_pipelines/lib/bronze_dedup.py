@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from clawtrace_pipelines.core.lake.table import LakeTable
 from clawtrace_pipelines.lib.bronze_rules import Rejection
+from clawtrace_pipelines.lib.silver_pending import event_keys
 
 REUSED = "event_id_reused"
 
@@ -35,10 +36,6 @@ class Classified:
     new: np.ndarray
     reused: np.ndarray
     canonical_ts: np.ndarray  # the time the id is held at (the table's, else the batch's first occurrence)
-
-
-def event_keys(table: pa.Table) -> pa.ChunkedArray | pa.Array:
-    return pc.binary_join_element_wise(table.column("tenant_id"), table.column("event_id"), "\x1f")
 
 
 def classify(candidates: pa.Table, events: LakeTable, horizon_days: int) -> Classified:

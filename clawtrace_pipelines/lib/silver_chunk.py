@@ -8,7 +8,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -112,7 +111,7 @@ class ChunkBuilder:
                 record_nodes(result, self.report.failed_nodes, only_failed=True)
                 failures = silver_dead_letters.traces_of_failures(database, failed)
                 first = failed[0] if failed else None
-                return _Built(None, failures, _as_failure(first))
+                return _Built(None, failures, None if first is None else silver_dead_letters.failure_of(first))
             record_nodes(result, self.report.nodes)
             rows = _read_models(database)
             if self.keep_workdir is not None:
@@ -138,12 +137,6 @@ class ChunkBuilder:
         )
         Journal(self.settings).publish(publication, self.counts)
         self.report.publish_seconds += time.perf_counter() - t0
-
-
-def _as_failure(run: Any) -> Failure | None:
-    if run is None:
-        return None
-    return Failure(run.node.unique_id, str(run.message or run.status), int(getattr(run, "failures", None) or 0))
 
 
 def _read_models(database: Path) -> dict[str, pa.Table]:

@@ -13,7 +13,6 @@ is fixed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +65,7 @@ def traces_of_failures(database: Path, failed: list[Any]) -> dict[str, Failure]:
             except duckdb.Error as exc:
                 log.warning("cannot trace the rows of %s back to traces: %s", node.unique_id, exc)
                 continue
-            failure = Failure(node.unique_id, _reason(run), int(getattr(run, "failures", None) or 0))
+            failure = failure_of(run)
             for key in keys:
                 found.setdefault(key, failure)
     finally:
@@ -116,23 +115,14 @@ def _status(run: Any) -> str:
     return str(run.status.value if hasattr(run.status, "value") else run.status)
 
 
+def failure_of(run: Any) -> Failure:
+    """The Failure a failed or errored dbt run result stands for."""
+    return Failure(run.node.unique_id, _reason(run), int(getattr(run, "failures", None) or 0))
+
+
 def _reason(run: Any) -> str:
     name = run.node.unique_id.split(".")[2] if run.node.unique_id.count(".") >= 2 else run.node.unique_id
     return f"{name}: {run.message or _status(run)}"
-
-
-def bisect(keys: list[str], fails: Callable[[list[str]], Failure | None]) -> dict[str, Failure]:
-    """The keys that fail on their own, found by building halves (`fails` builds a subset; None = it passed).
-    Costs about 2 log2(n) builds per culprit."""
-    if not keys:
-        return {}
-    failure = fails(keys)
-    if failure is None:
-        return {}
-    if len(keys) == 1:
-        return {keys[0]: failure}
-    middle = len(keys) // 2
-    return bisect(keys[:middle], fails) | bisect(keys[middle:], fails)
 
 
 def record(settings: Settings, traces: pa.Table, failures: dict[str, Failure], now: datetime | None = None) -> int:

@@ -123,19 +123,6 @@ def test_failures_that_lead_to_no_trace_are_narrowed_down_by_halving(settings: S
     assert not storage.ls_files(PENDING_DIR)
 
 
-def test_bisect_finds_each_key_that_fails_alone() -> None:
-    bad = {"c", "f"}
-    calls: list[list[str]] = []
-
-    def fails(keys: list[str]) -> silver_dead_letters.Failure | None:
-        calls.append(keys)
-        return silver_dead_letters.Failure("n", "r", 1) if bad & set(keys) else None
-
-    found = silver_dead_letters.bisect(list("abcdefgh"), fails)
-    assert set(found) == bad
-    assert len(calls) < 2**3 * 2
-
-
 def test_the_cli_lists_dead_letters_and_queues_them_again(settings: Settings) -> None:
     import json
 
