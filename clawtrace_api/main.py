@@ -1,26 +1,61 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: `create_app(settings)` (uvicorn: `clawtrace serve`)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from pydantic import BaseModel
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from clawtrace_api import errors
+from clawtrace_api.accounts import Accounts, KeyCache
+from clawtrace_api.db.engine import make_engine
+from clawtrace_api.deps import Services
+from clawtrace_api.routes import ROUTERS
 from clawtrace_pipelines.core.settings import Settings, get_settings
 
+DESCRIPTION = """The front door of ClawTrace Lakehouse: collectors write events, the UI and scripts read traces.
 
-class Health(BaseModel):
-    status: str
-    lake: str
-    table_format: str
+Authenticate with `Authorization: Bearer ct_live_...`. A key's scopes (`ingest`, `read`, `admin`) decide what it
+may call, and its tenant is the only tenant it ever sees. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings)
+    accounts = Accounts(engine)
+    return Services(
+        settings=settings, engine=engine, accounts=accounts, keys=KeyCache(accounts, ttl_s=settings.key_cache_seconds)
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: from the environment)."""
     settings = settings or get_settings()
-    app = FastAPI(title="ClawTrace Lakehouse API", version="0.1.0")
+    services = build_services(settings)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz() -> Health:
-        return Health(status="ok", lake=settings.lake, table_format=settings.table_format)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for start in services.extras.get("on_start", []):
+            await start()
+        try:
+            yield
+        finally:
+            for stop in services.extras.get("on_stop", []):
+                await stop()
+            services.close()
 
+    app = FastAPI(title="ClawTrace Lakehouse API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type"],
+        )
+    for router in ROUTERS:
+        app.include_router(router)
     return app

@@ -79,6 +79,29 @@ class Settings(BaseSettings):
     new events, and the graph update reads [day of the earliest queued event - trace_max_days, day of the
     latest]. A trace that runs longer is not found there: silver starts it anew on the later day (a second
     row) and the graph keeps its earlier projection until a rebuild."""
+    # The API (clawtrace serve).
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (a UI elsewhere)"
+    )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the API trusts a key lookup before asking the database again: a revoked key "
+        "stops working within this bound",
+    )
+    ingest_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Largest ingest body (413 above)")
+    ingest_max_events: int = Field(default=5000, gt=0, description="Most events in one batch request (413 above)")
+    ingest_group_commit_ms: float = Field(
+        default=4.0,
+        ge=0,
+        description="How long an ingest write waits to collect concurrent requests into one durable write",
+    )
+    ingest_rate_limit_per_s: float = Field(
+        default=0.0, ge=0, description="Events per second per key (429 with Retry-After above); 0 = no limit"
+    )
+    payload_max_bytes: int = Field(
+        default=64 * 1024, gt=0, description="Span payloads longer than this are truncated in API answers"
+    )
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
     )

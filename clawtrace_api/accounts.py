@@ -1,0 +1,280 @@
+"""Tenants, agents and keys: the operations the CLI and the admin routes share, and the key lookup cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from clawtrace_api.db.engine import sessions
+from clawtrace_api.db.models import Agent, ApiKey, Tenant
+from clawtrace_api.keys import DISPLAY_CHARS, ObserveKey, Scope, key_hash, looks_like_key, new_secret, parse_scopes
+from clawtrace_pipelines.core.events import check_uuid
+
+
+class AccountError(ValueError):
+    """An account operation that cannot be done (unknown tenant or agent, bad name)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as, from its key alone: the tenant, the agent an ingest key is bound to, scopes."""
+
+    tenant_id: str
+    key_id: str
+    scopes: frozenset[Scope]
+    agent_id: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not 0 < len(name) <= 200 or any(ord(c) < 32 for c in name):
+        raise AccountError("a name is 1-200 printable characters")
+    return name
+
+
+def _key_row(tenant_id: str, agent_id: str | None, scopes: frozenset[Scope], name: str | None) -> tuple[ApiKey, str]:
+    secret = new_secret()
+    row = ApiKey(
+        key_id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        key_hash=key_hash(secret),
+        display=secret[: DISPLAY_CHARS + 4] + "...",
+        scopes=",".join(sorted(scopes)),
+        name=name,
+        created_at=_now(),
+    )
+    return row, secret
+
+
+def _iso(value: datetime | None) -> str | None:
+    # SQLite hands back naive datetimes; every time stored here is UTC.
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def key_view(row: ApiKey) -> dict[str, Any]:
+    """A key as listings show it: never the secret."""
+    return {
+        "key_id": row.key_id,
+        "tenant_id": row.tenant_id,
+        "agent_id": row.agent_id,
+        "scopes": sorted(row.scopes.split(",")),
+        "name": row.name,
+        "display": row.display,
+        "created_at": _iso(row.created_at),
+        "last_used_at": _iso(row.last_used_at),
+        "revoked_at": _iso(row.revoked_at),
+    }
+
+
+def agent_view(row: Agent) -> dict[str, Any]:
+    return {
+        "agent_id": row.agent_id,
+        "tenant_id": row.tenant_id,
+        "name": row.name,
+        "created_at": _iso(row.created_at),
+        "deleted_at": _iso(row.deleted_at),
+    }
+
+
+class Accounts:
+    """Tenants, agents and keys in the API database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions: sessionmaker[Session] = sessions(engine)
+
+    def create_tenant(self, name: str) -> dict[str, Any]:
+        with self._sessions.begin() as s:
+            tenant = Tenant(tenant_id=str(uuid.uuid4()), name=_check_name(name), created_at=_now())
+            s.add(tenant)
+        return {"tenant_id": tenant.tenant_id, "name": tenant.name}
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        with self._sessions() as s:
+            return s.get(Tenant, tenant_id) is not None
+
+    def create_agent(self, tenant_id: str, name: str) -> dict[str, Any]:
+        """A new agent with an ingest key bound to it; the key and observe key are shown only here."""
+        tenant_id = check_uuid(tenant_id, "tenant")
+        with self._sessions.begin() as s:
+            if s.get(Tenant, tenant_id) is None:
+                raise AccountError(f"no tenant {tenant_id}")
+            agent = Agent(agent_id=str(uuid.uuid4()), tenant_id=tenant_id, name=_check_name(name), created_at=_now())
+            s.add(agent)
+            s.flush()
+            key, secret = _key_row(tenant_id, agent.agent_id, frozenset({Scope.INGEST}), f"ingest key of {agent.name}")
+            s.add(key)
+        observe = ObserveKey(api_key=secret, tenant_id=tenant_id, agent_id=agent.agent_id).encode()
+        return {
+            "agent_id": agent.agent_id,
+            "tenant_id": tenant_id,
+            "name": agent.name,
+            "key_id": key.key_id,
+            "api_key": secret,
+            "observe_key": observe,
+        }
+
+    def get_agent(self, tenant_id: str, agent_id: str) -> Agent | None:
+        """The agent if it belongs to `tenant_id` (another tenant's agent is as absent as an unknown one)."""
+        with self._sessions() as s:
+            row = s.get(Agent, agent_id)
+            return row if row is not None and row.tenant_id == tenant_id else None
+
+    def list_agents(self, tenant_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        with self._sessions() as s:
+            q = select(Agent).where(Agent.tenant_id == tenant_id)
+            if not include_deleted:
+                q = q.where(Agent.deleted_at.is_(None))
+            return [agent_view(a) for a in s.scalars(q.order_by(Agent.created_at, Agent.agent_id))]
+
+    def rename_agent(self, tenant_id: str, agent_id: str, name: str) -> dict[str, Any] | None:
+        with self._sessions.begin() as s:
+            row = s.get(Agent, agent_id)
+            if row is None or row.tenant_id != tenant_id or row.deleted_at is not None:
+                return None
+            row.name = _check_name(name)
+            return agent_view(row)
+
+    def delete_agent(self, tenant_id: str, agent_id: str) -> dict[str, Any] | None:
+        """Mark the agent deleted and revoke its keys at once; None if it is not this tenant's."""
+        with self._sessions.begin() as s:
+            row = s.get(Agent, agent_id)
+            if row is None or row.tenant_id != tenant_id:
+                return None
+            now = _now()
+            row.deleted_at = row.deleted_at or now
+            revoked = s.execute(
+                update(ApiKey).where(ApiKey.agent_id == agent_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
+            ).rowcount
+            return {**agent_view(row), "keys_revoked": int(revoked or 0)}
+
+    def mark_purged(self, agent_id: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(Agent, agent_id)
+            if row is not None:
+                row.purged_at = _now()
+
+    def create_key(
+        self, tenant_id: str, scopes: str | list[str], *, agent_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        tenant_id = check_uuid(tenant_id, "tenant")
+        parsed = parse_scopes(scopes)
+        with self._sessions.begin() as s:
+            if s.get(Tenant, tenant_id) is None:
+                raise AccountError(f"no tenant {tenant_id}")
+            if agent_id is not None:
+                agent = s.get(Agent, agent_id)
+                if agent is None or agent.tenant_id != tenant_id or agent.deleted_at is not None:
+                    raise AccountError(f"no agent {agent_id} in tenant {tenant_id}")
+            row, secret = _key_row(tenant_id, agent_id, parsed, _check_name(name) if name else None)
+            s.add(row)
+        return {**key_view(row), "key": secret}
+
+    def list_keys(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        with self._sessions() as s:
+            q = select(ApiKey)
+            if tenant_id is not None:
+                q = q.where(ApiKey.tenant_id == tenant_id)
+            return [key_view(k) for k in s.scalars(q.order_by(ApiKey.created_at, ApiKey.key_id))]
+
+    def revoke_key(self, key_id: str, *, tenant_id: str | None = None) -> dict[str, Any] | None:
+        """Revoke a key (of `tenant_id` when given); None when there is no such key."""
+        with self._sessions.begin() as s:
+            row = s.get(ApiKey, key_id)
+            if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
+                return None
+            row.revoked_at = row.revoked_at or _now()
+            return key_view(row)
+
+    def principal_of(self, secret: str) -> Principal | None:
+        """The live key with this secret, or None (unknown, revoked, its agent deleted)."""
+        if not looks_like_key(secret):
+            return None
+        with self._sessions() as s:
+            row = s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash(secret))).first()
+            if row is None or row.revoked_at is not None:
+                return None
+            return Principal(
+                tenant_id=row.tenant_id,
+                key_id=row.key_id,
+                scopes=parse_scopes(row.scopes),
+                agent_id=row.agent_id,
+            )
+
+    def touch_keys(self, used: dict[str, datetime]) -> None:
+        """Record last-used times (batched by the cache, never one write per request)."""
+        if not used:
+            return
+        with self._sessions.begin() as s:
+            for key_id, at in used.items():
+                s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(last_used_at=at))
+
+
+@dataclass
+class _Entry:
+    principal: Principal | None
+    expires: float
+
+
+@dataclass
+class KeyCache:
+    """Key lookups cached for `ttl_s` seconds, so ingest does not query the database per event.
+
+    A revoked key keeps working for at most `ttl_s` in a process that looked it up just before; unknown
+    keys are cached too (bounded), so a flood of bad keys costs one query per key per `ttl_s`.
+    """
+
+    accounts: Accounts
+    ttl_s: float = 5.0
+    max_entries: int = 10_000
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _used: dict[str, datetime] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_flush: float = 0.0
+
+    def lookup(self, secret: str) -> Principal | None:
+        now = time.monotonic()
+        h = key_hash(secret)
+        with self._lock:
+            entry = self._entries.get(h)
+        if entry is None or entry.expires <= now:
+            principal = self.accounts.principal_of(secret)
+            with self._lock:
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[h] = _Entry(principal, now + self.ttl_s)
+            flush = True
+        else:
+            principal = entry.principal
+            flush = now - self._last_flush > max(self.ttl_s, 1.0)
+        if principal is not None:
+            with self._lock:
+                self._used[principal.key_id] = _now()
+        if flush:
+            self.flush_usage()
+        return principal
+
+    def flush_usage(self) -> None:
+        with self._lock:
+            used, self._used = self._used, {}
+            self._last_flush = time.monotonic()
+        self.accounts.touch_keys(used)
+
+    def invalidate(self) -> None:
+        """Forget every cached lookup (this process revoked a key: take effect now, not in `ttl_s`)."""
+        with self._lock:
+            self._entries.clear()

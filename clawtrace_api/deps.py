@@ -1,0 +1,86 @@
+"""What routes depend on, as `Annotated` dependencies: the services of the app, the caller's principal.
+
+The tenant is always the key's: no route reads a tenant from a header, the path or the body.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+from clawtrace_api.accounts import Accounts, KeyCache, Principal
+from clawtrace_api.errors import Problem
+from clawtrace_api.keys import Scope
+from clawtrace_pipelines.core.graph.client import GraphClient, connect
+from clawtrace_pipelines.core.settings import Settings
+
+
+@dataclass
+class Services:
+    """One per app: settings, the database, the key cache, the graph client (opened on first use)."""
+
+    settings: Settings
+    engine: Engine
+    accounts: Accounts
+    keys: KeyCache
+    extras: dict[str, Any] = field(default_factory=dict)
+    _graph: GraphClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def graph(self) -> GraphClient:
+        with self._lock:
+            if self._graph is None:
+                self._graph = connect(self.settings)
+            return self._graph
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph.close()
+        self.keys.flush_usage()
+        self.engine.dispose()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_BEARER = "bearer "
+
+
+def _principal(request: Request, services: ServicesDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith(_BEARER):
+        raise Problem(
+            401,
+            "unauthorized",
+            "send an API key: Authorization: Bearer ct_live_...",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = services.keys.lookup(header[len(_BEARER) :].strip())
+    if principal is None:
+        raise Problem(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(scope: Scope) -> Any:
+    """A dependency: the caller's principal, if its key has `scope` (403 otherwise)."""
+
+    def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if scope not in principal.scopes:
+            raise Problem(403, "forbidden", f"this key lacks the {scope.value!r} scope")
+        return principal
+
+    return Depends(dependency)
+
+
+IngestPrincipal = Annotated[Principal, require(Scope.INGEST)]
+ReadPrincipal = Annotated[Principal, require(Scope.READ)]
+AdminPrincipal = Annotated[Principal, require(Scope.ADMIN)]
