@@ -97,9 +97,13 @@ class Accounts:
         self.engine = engine
         self._sessions: sessionmaker[Session] = sessions(engine)
 
-    def create_tenant(self, name: str) -> dict[str, Any]:
+    def create_tenant(self, name: str, *, tenant_id: str | None = None) -> dict[str, Any]:
+        """A new tenant; `tenant_id` adopts an id the lake already holds data for (default: a new UUID)."""
+        tid = check_uuid(tenant_id, "tenant") if tenant_id else str(uuid.uuid4())
         with self._sessions.begin() as s:
-            tenant = Tenant(tenant_id=str(uuid.uuid4()), name=_check_name(name), created_at=_now())
+            if s.get(Tenant, tid) is not None:
+                raise AccountError(f"tenant {tid} exists")
+            tenant = Tenant(tenant_id=tid, name=_check_name(name), created_at=_now())
             s.add(tenant)
         return {"tenant_id": tenant.tenant_id, "name": tenant.name}
 
@@ -107,13 +111,18 @@ class Accounts:
         with self._sessions() as s:
             return s.get(Tenant, tenant_id) is not None
 
-    def create_agent(self, tenant_id: str, name: str) -> dict[str, Any]:
-        """A new agent with an ingest key bound to it; the key and observe key are shown only here."""
+    def create_agent(self, tenant_id: str, name: str, *, agent_id: str | None = None) -> dict[str, Any]:
+        """A new agent with an ingest key bound to it; the key and observe key are shown only here.
+
+        `agent_id` adopts an id the lake already holds data for (default: a new UUID)."""
         tenant_id = check_uuid(tenant_id, "tenant")
+        aid = check_uuid(agent_id, "agent") if agent_id else str(uuid.uuid4())
         with self._sessions.begin() as s:
             if s.get(Tenant, tenant_id) is None:
                 raise AccountError(f"no tenant {tenant_id}")
-            agent = Agent(agent_id=str(uuid.uuid4()), tenant_id=tenant_id, name=_check_name(name), created_at=_now())
+            if s.get(Agent, aid) is not None:
+                raise AccountError(f"agent {aid} exists")
+            agent = Agent(agent_id=aid, tenant_id=tenant_id, name=_check_name(name), created_at=_now())
             s.add(agent)
             s.flush()
             key, secret = _key_row(tenant_id, agent.agent_id, frozenset({Scope.INGEST}), f"ingest key of {agent.name}")
