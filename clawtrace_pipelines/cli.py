@@ -198,9 +198,29 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    lake: LakeOpt = None,
+    table_format: FormatOpt = None,
+) -> None:
+    """Serve the HTTP API (ingest and reads; OpenAPI UI on /docs); settings from CLAWTRACE_*."""
+    from clawtrace_api.serve import run
+
+    _apply_overrides(lake, table_format)
+    run(host, port, workers)
+
+
 def _mount_graph_commands() -> None:
+    from clawtrace_pipelines.cli_accounts import agents_app, keys_app, tenants_app
     from clawtrace_pipelines.cli_graph import graph_app
     from clawtrace_pipelines.cli_silver import silver_app
+
+    app.add_typer(tenants_app, name="tenants", help="Tenants of the API.")
+    app.add_typer(agents_app, name="agents", help="Agents and their ingest keys; delete or purge one.")
+    app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
 
     app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
     app.add_typer(silver_app, name="silver", help="Silver's dead letters: list them, queue them again.")

@@ -27,6 +27,7 @@ from clawtrace_pipelines.lib.bronze_dedup import classify, reused_rejections
 from clawtrace_pipelines.lib.bronze_parse import candidate_table, parse_files, workers_for
 from clawtrace_pipelines.lib.bronze_rules import ParsedFile
 from clawtrace_pipelines.lib.discovery import ActiveAgents, Discovery, FileDiscovery, prune_arrivals, write_cursor
+from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import LogEntry, ProcessedLog, folder_date
 from clawtrace_pipelines.lib.silver_pending import PendingTraces, queued_events
 
@@ -92,7 +93,9 @@ def run_bronze(
     Returns:
         The run's counts.
     """
-    with measure() as io:
+    # One bronze run per lake at a time: a purge holds this lock while it removes an agent's raw files and
+    # rows, so no run can load a file it is deleting.
+    with LakeLock(LakeStorage(settings), "bronze").hold(), measure() as io:
         report = _run_bronze(settings, now, reconcile, hours, run_id, chunk_records, progress)
     report.io = io.metadata()
     return report

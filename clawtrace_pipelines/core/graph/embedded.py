@@ -27,6 +27,7 @@ import ladybug as lb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clawtrace_pipelines.core.events import check_uuid
 from clawtrace_pipelines.core.graph.definition import SPAN, TRACE
 from clawtrace_pipelines.core.graph.embedded_load import (
     DirectLoader,
@@ -106,6 +107,20 @@ class EmbeddedGraph:
         started = time.perf_counter()
         with self.home.writer():
             return self._rebuild(None, GraphUpdateReport(mode="rebuild"), started)
+
+    def rebuild_tenants(self, tenants: list[str]) -> GraphUpdateReport:
+        """Fresh snapshots of these tenants from silver (after rows were removed from it: a purge). A tenant
+        left without rows gets an empty snapshot, so nothing removed stays visible in the graph."""
+        started = time.perf_counter()
+        tenants = [check_uuid(t, "tenant") for t in tenants]
+        with self.home.writer():
+            report = self._rebuild(tenants, GraphUpdateReport(mode="rebuild"), started)
+            for tenant in tenants:
+                store = self.store(tenant)
+                if tenant not in report.snapshots and store.current() is not None:
+                    with store.writer():
+                        self._finish(report, tenant, store, store.begin(None), lambda _conn: None, create=True)
+            return report
 
     def _update(
         self, traces: pa.Table, stores: dict[str, SnapshotStore], report: GraphUpdateReport, started: float
