@@ -13,6 +13,7 @@ from clawtrace_pipelines.assets.silver import build_silver_models
 from clawtrace_pipelines.jobs import lake_maintenance_job, lakehouse_tick
 from clawtrace_pipelines.resources import LakehouseResource
 from clawtrace_pipelines.schedules import daily_maintenance, daily_reconcile, tick_every_3_minutes
+from clawtrace_pipelines.sensors import tick_on_arrival
 
 
 def build_definitions() -> dg.Definitions:
@@ -33,6 +34,7 @@ def build_definitions() -> dg.Definitions:
         ],
         jobs=[lakehouse_tick, lake_maintenance_job],
         schedules=[tick_every_3_minutes, daily_reconcile, daily_maintenance],
+        sensors=[tick_on_arrival],
         resources={"lakehouse": LakehouseResource()},
     )
 

@@ -107,6 +107,9 @@ def test_schedules_run_a_tick_every_three_minutes_and_reconcile_daily():
     tick = by_name["lakehouse_tick_every_3_minutes"]
     assert tick.cron_schedule == "*/3 * * * *" and tick.default_status == dg.DefaultScheduleStatus.RUNNING
     assert by_name["lakehouse_daily_reconcile"].job_name == "lakehouse_tick"
+    sensor = defs().resolve_sensor_def("lakehouse_tick_on_arrival")
+    assert sensor.job_name == "lakehouse_tick" and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds <= 10
 
 
 def _write_hour(lake: str, hour: datetime, prefix: str, n: int) -> None:

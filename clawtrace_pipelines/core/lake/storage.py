@@ -291,7 +291,10 @@ def write_arrival_record(
 
     Write it after the files themselves: a tick that sees the record must find every file it names.
     """
-    rel = f"{arrival_dir(arrived)}/{record_id or uuid.uuid4()}.json"
+    # Named by arrival time first, so a listing's names sort in arrival order (the freshness sensor's cursor
+    # is the last name it saw; object stores list no usable modification order).
+    stamp = arrived.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    rel = f"{arrival_dir(arrived)}/{stamp}-{record_id or uuid.uuid4()}.json"
     storage.write_json(
         rel,
         {
