@@ -213,6 +213,23 @@ def serve(
     run(host, port, workers)
 
 
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
+    api_port: Annotated[int, typer.Option(help="API port")] = 8000,
+    traces: Annotated[int, typer.Option(min=1, help="Simulated traces per agent")] = 15,
+    hours: Annotated[int, typer.Option(min=1, help="Hours of simulated traffic, ending now")] = 24,
+    seed: int = 7,
+    lake: LakeOpt = None,
+) -> None:
+    """The whole product: API, simulated agents sending through ingest, a tick, then the Dagster UI."""
+    from clawtrace_pipelines.core.settings import Settings
+    from clawtrace_pipelines.demo import run_demo
+
+    _apply_overrides(lake, None)
+    run_demo(Settings(), api_port=api_port, ui_port=port, traces=traces, hours=hours, seed=seed)
+
+
 def _mount_graph_commands() -> None:
     from clawtrace_pipelines.cli_accounts import agents_app, keys_app, tenants_app
     from clawtrace_pipelines.cli_graph import graph_app
