@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from clawtrace_api import errors
+from clawtrace_api import docs, errors
 from clawtrace_api.accounts import Accounts, KeyCache
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
@@ -46,7 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await stop()
             services.close()
 
-    app = FastAPI(title="ClawTrace Lakehouse API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served from bundled assets (docs.py): the default pages load them from a CDN.
+    app = FastAPI(
+        title="ClawTrace Lakehouse API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    docs.install(app)
     app.state.services = services
     errors.install(app)
     if settings.cors_origins:

@@ -134,3 +134,12 @@ def test_admin_errors_are_precise_problems_and_other_tenants_ids_look_unknown(ap
         assert c.post("/v1/agents", json={"name": ""}).status_code == 422
         bad = c.post("/v1/agents", content=b"{not json", headers={"content-type": "application/json"})
         assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+def test_the_openapi_ui_is_served_without_any_cdn(api: Running):
+    with api.client() as c:
+        page = c.get("/docs")
+        assert page.status_code == 200 and "cdn" not in page.text.lower()
+        for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+            assert asset in page.text and c.get(asset).status_code == 200
+        assert c.get("/openapi.json").json()["info"]["title"] == "ClawTrace Lakehouse API"
