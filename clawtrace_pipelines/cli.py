@@ -47,8 +47,17 @@ def simulate(
     late: Annotated[int, typer.Option(min=0, help="Write N late events into hours already written")] = 0,
     lake: LakeOpt = None,
     table_format: FormatOpt = None,
+    ingest_url: Annotated[
+        str | None, typer.Option("--ingest-url", help="Send through this API's ingest (http://host:port)")
+    ] = None,
+    observe_key: Annotated[
+        str | None, typer.Option("--observe-key", help="With --ingest-url: the agent's observe key")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=0, help="With --ingest-url: events per batch request (0: one each)")] = 0,
+    concurrency: Annotated[int, typer.Option(min=1, help="With --ingest-url: sending threads")] = 4,
 ) -> None:
-    """Write realistic OpenClaw agent traffic into the raw zone (same seed, same bytes)."""
+    """Write realistic OpenClaw agent traffic into the raw zone (same seed, same bytes), or, with --ingest-url
+    and --observe-key, send one agent's traffic through the ingest API the way the ClawTrace plugin does."""
     from clawtrace_pipelines.core.settings import Settings
     from clawtrace_pipelines.simulator import SimulationConfig
     from clawtrace_pipelines.simulator import simulate as run_simulation
@@ -60,6 +69,11 @@ def simulate(
         begin = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
     else:
         begin = _parse_time(start)
+    if ingest_url or observe_key:
+        if not (ingest_url and observe_key):
+            raise typer.BadParameter("--ingest-url and --observe-key go together")
+        _simulate_over_http(ingest_url, observe_key, traces, seed, begin, hours, batch, concurrency)
+        return
     config = SimulationConfig(
         tenants=tenants,
         agents_per_tenant=agents_per_tenant,
@@ -73,6 +87,24 @@ def simulate(
     )
     manifest = run_simulation(Settings(), config)
     typer.echo(json.dumps(manifest.to_dict(), indent=2, default=str))
+
+
+def _simulate_over_http(
+    url: str, observe_key: str, traces: int, seed: int, begin: datetime, hours: int, batch: int, concurrency: int
+) -> None:
+    from clawtrace_api.keys import ObserveKey
+    from clawtrace_pipelines.simulator.http_sender import plugin_envelopes, send
+
+    try:
+        key = ObserveKey.decode(observe_key)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    envelopes = list(plugin_envelopes(key.tenant_id, key.agent_id, traces=traces, seed=seed, start=begin, hours=hours))
+    report = send(url, key.api_key, key.tenant_id, key.agent_id, envelopes, batch=batch, concurrency=concurrency)
+    out = {"tenant_id": key.tenant_id, "agent_id": key.agent_id, "envelopes": len(envelopes), **report.__dict__}
+    typer.echo(json.dumps(out, indent=2, default=str))
+    if report.failed or report.dropped:
+        raise typer.Exit(1)
 
 
 def _instance() -> Any:

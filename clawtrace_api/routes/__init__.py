@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import admin, health
+from clawtrace_api.routes import admin, health, ingest
 
-ROUTERS: list[APIRouter] = [health.router, admin.router]
+ROUTERS: list[APIRouter] = [health.router, ingest.router, admin.router]

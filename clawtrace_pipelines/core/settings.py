@@ -97,7 +97,15 @@ class Settings(BaseSettings):
         description="How long an ingest write waits to collect concurrent requests into one durable write",
     )
     ingest_rate_limit_per_s: float = Field(
-        default=0.0, ge=0, description="Events per second per key (429 with Retry-After above); 0 = no limit"
+        default=0.0,
+        ge=0,
+        description="Events per second per key and API worker process (429 with Retry-After above); 0 = no limit",
+    )
+    ingest_debug_pause_after_write_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="Testing only: how long ingest waits between a durable write and its answer (crash tests "
+        "kill the server in that gap); 0 in any real deployment",
     )
     payload_max_bytes: int = Field(
         default=64 * 1024, gt=0, description="Span payloads longer than this are truncated in API answers"

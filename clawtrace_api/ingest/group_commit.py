@@ -1,0 +1,195 @@
+"""Group commit into the raw zone: concurrent requests share one durable write, as databases share a log flush.
+
+A request hands its accepted records to `GroupCommitWriter.commit` and awaits. The writer collects whatever
+arrives within `ingest_group_commit_ms` of the first waiter, writes one NDJSON file per raw folder (tenant,
+agent, event hour) for the whole group, fsyncs, writes one arrival record naming those files, and only then
+answers every waiter. While one group's files are being written the next group collects, so under load the
+groups grow instead of the queue; up to `max_inflight` groups write at once (fsyncs of different files overlap
+on any real disk).
+
+A failed write fails every waiter of its group with `WriteFailed` (the route answers 503, the collector
+retries); files the group already wrote are removed on a best-effort basis, and any that survive only cause
+duplicates, which bronze drops by event id. Each uvicorn worker has its own writer; file names are UUIDs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from clawtrace_api.ingest.durable import DurableStorage
+from clawtrace_api.ingest.validate import Accepted
+from clawtrace_pipelines.core.lake.storage import FileInfo, batch_file_name, write_arrival_record
+from clawtrace_pipelines.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WRITER_NAME = "api"
+# A group stops taking waiters past this many bytes: it bounds one write's memory and latency.
+MAX_GROUP_BYTES = 64 * 1024 * 1024
+
+
+class WriteFailed(Exception):
+    """The group this request was in could not be made durable; nothing of it counts as accepted."""
+
+
+@dataclass
+class _Waiter:
+    records: list[Accepted]
+    size: int
+    future: asyncio.Future[None]
+
+
+@dataclass
+class GroupStats:
+    """What the writer has done, for logs and benchmarks."""
+
+    groups: int = 0
+    requests: int = 0
+    events: int = 0
+    files: int = 0
+    failures: int = 0
+    write_seconds: float = 0.0
+    largest_group: int = field(default=0)
+
+
+class GroupCommitWriter:
+    """The durable, group-committing writer of one process (start it inside the event loop)."""
+
+    def __init__(self, settings: Settings, *, max_inflight: int = 4, io_threads: int = 8) -> None:
+        self.storage = DurableStorage(settings)
+        self.window_s = settings.ingest_group_commit_ms / 1000
+        self.pause_s = settings.ingest_debug_pause_after_write_ms / 1000
+        self.stats = GroupStats()
+        self._pending: list[_Waiter] = []
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
+        self._loop_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="ingest-group-commit")
+
+    async def close(self) -> None:
+        """Write what is pending, wait for the writes in flight, stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        self._pool.shutdown(wait=True)
+
+    async def commit(self, records: list[Accepted]) -> None:
+        """Return once `records` are durable in the raw zone (raises WriteFailed)."""
+        if not records:
+            return
+        if self._closing or self._loop_task is None or self._loop_task.done():
+            raise WriteFailed("the ingest writer is not running")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Waiter(records, sum(len(r.line) + 1 for r in records), future))
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if not self._pending and self._closing:
+                return
+            if self.window_s and not self._closing:
+                await asyncio.sleep(self.window_s)
+            await self._slots.acquire()
+            group = self._take_group()
+            if not self._pending:
+                self._wakeup.clear()
+            if not group:
+                self._slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._write_group(group))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    def _take_group(self) -> list[_Waiter]:
+        group: list[_Waiter] = []
+        size = 0
+        while self._pending and (not group or size + self._pending[0].size <= MAX_GROUP_BYTES):
+            waiter = self._pending.pop(0)
+            size += waiter.size
+            group.append(waiter)
+        return group
+
+    async def _write_group(self, group: list[_Waiter]) -> None:
+        try:
+            started = time.perf_counter()
+            files = _files_of(group)
+            error = await self._write_files(files)
+            if error is not None:
+                await self._fail(group, files, error)
+                return
+            if self.pause_s:
+                # Testing only: the gap between a durable write and its answer, where a crash test kills us.
+                await asyncio.sleep(self.pause_s)
+            for waiter in group:
+                if not waiter.future.done():
+                    waiter.future.set_result(None)
+            self._count(group, files, time.perf_counter() - started)
+        finally:
+            self._slots.release()
+
+    async def _write_files(self, files: dict[str, bytes]) -> BaseException | None:
+        loop = asyncio.get_running_loop()
+        writes = [
+            loop.run_in_executor(self._pool, self.storage.write_bytes, path, data) for path, data in files.items()
+        ]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            return errors[0]
+        infos = [FileInfo(path=path, size=len(data), fingerprint=None) for path, data in files.items()]
+        try:
+            # After the files: a tick that reads the record must find every file it names.
+            await loop.run_in_executor(self._pool, self._write_arrival, infos)
+        except Exception as exc:  # noqa: BLE001 - any storage error fails the group with a 503, never a 500
+            return exc
+        return None
+
+    def _write_arrival(self, files: list[FileInfo]) -> None:
+        write_arrival_record(self.storage, files, writer=WRITER_NAME, arrived=datetime.now(UTC))
+
+    async def _fail(self, group: list[_Waiter], files: dict[str, bytes], error: BaseException) -> None:
+        events = sum(len(w.records) for w in group)
+        log.error("ingest write of %d events failed: %s: %s", events, type(error).__name__, error)
+        self.stats.failures += 1
+        loop = asyncio.get_running_loop()
+        for path in files:
+            try:
+                await loop.run_in_executor(self._pool, self.storage.remove, path)
+            except Exception:  # noqa: BLE001 - a leftover file only means duplicates, which bronze drops
+                log.warning("could not remove %s after a failed write", path)
+        for waiter in group:
+            if not waiter.future.done():
+                waiter.future.set_exception(WriteFailed(str(error)))
+
+    def _count(self, group: list[_Waiter], files: dict[str, bytes], seconds: float) -> None:
+        s = self.stats
+        s.groups += 1
+        s.requests += len(group)
+        s.events += sum(len(w.records) for w in group)
+        s.files += len(files)
+        s.write_seconds += seconds
+        s.largest_group = max(s.largest_group, len(group))
+
+
+def _files_of(group: list[_Waiter]) -> dict[str, bytes]:
+    """One NDJSON file per raw folder for the whole group: lake-relative path -> content."""
+    lines: dict[str, list[bytes]] = {}
+    for waiter in group:
+        for record in waiter.records:
+            lines.setdefault(record.folder, []).append(record.line)
+    return {f"{folder}/{batch_file_name()}": b"\n".join(ls) + b"\n" for folder, ls in lines.items()}

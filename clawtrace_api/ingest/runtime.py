@@ -1,0 +1,64 @@
+"""The ingest machinery of one app (one per worker process): writer, rate limiter, agent directory.
+
+Built on the first ingest request, inside the event loop the writer must run in, and closed with the app
+(pending writes are finished before the process exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from clawtrace_api.accounts import Accounts
+from clawtrace_api.deps import Services
+from clawtrace_api.ingest.group_commit import GroupCommitWriter
+from clawtrace_api.ingest.rate_limit import RateLimiter
+
+_EXTRA = "ingest"
+
+
+@dataclass
+class AgentDirectory:
+    """Whether an agent is a live (not deleted) agent of a tenant, cached like key lookups are.
+
+    Only tenant-wide ingest keys need it: a key bound to an agent names its agent itself."""
+
+    accounts: Accounts
+    ttl_s: float
+    _known: dict[tuple[str, str], tuple[bool, float]] = field(default_factory=dict)
+
+    async def exists(self, tenant_id: str, agent_id: str) -> bool:
+        now = time.monotonic()
+        hit = self._known.get((tenant_id, agent_id))
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        row = await asyncio.to_thread(self.accounts.get_agent, tenant_id, agent_id)
+        live = row is not None and row.deleted_at is None
+        if len(self._known) >= 100_000:
+            self._known.clear()
+        self._known[(tenant_id, agent_id)] = (live, now + self.ttl_s)
+        return live
+
+
+@dataclass
+class IngestRuntime:
+    writer: GroupCommitWriter
+    limiter: RateLimiter
+    agents: AgentDirectory
+
+
+def ingest_runtime(services: Services) -> IngestRuntime:
+    """The app's ingest runtime, started on first use (call from inside the event loop)."""
+    runtime: IngestRuntime | None = services.extras.get(_EXTRA)
+    if runtime is None:
+        settings = services.settings
+        runtime = IngestRuntime(
+            writer=GroupCommitWriter(settings),
+            limiter=RateLimiter(settings.ingest_rate_limit_per_s),
+            agents=AgentDirectory(services.accounts, settings.key_cache_seconds),
+        )
+        runtime.writer.start()
+        services.extras[_EXTRA] = runtime
+        services.extras.setdefault("on_stop", []).append(runtime.writer.close)
+    return runtime

@@ -1,0 +1,119 @@
+"""Who may write what: the tenant and agent come from the key; forged ids, bad keys and limits write nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from clawtrace_api.accounts import Accounts
+from clawtrace_pipelines.core.settings import Settings
+from tests.api.ingest_factories import envelope, plugin_headers, post_batch, raw_files, tick_event_ids
+from tests.api_server import Running, serve_app
+
+
+@pytest.fixture
+def two_tenants(accounts: Accounts) -> tuple[dict, dict, dict]:
+    """Agent A1 and A2 of tenant A, agent B1 of tenant B."""
+    a = accounts.create_tenant("a")["tenant_id"]
+    b = accounts.create_tenant("b")["tenant_id"]
+    return accounts.create_agent(a, "a1"), accounts.create_agent(a, "a2"), accounts.create_agent(b, "b1")
+
+
+def test_a_forged_tenant_header_is_refused(api: Running, two_tenants, api_settings: Settings) -> None:
+    a1, _, b1 = two_tenants
+    env = envelope(a1["agent_id"])
+    headers = {**plugin_headers(env, a1["tenant_id"]), "x-clawtrace-tenant-id": b1["tenant_id"]}
+    with api.client(a1["api_key"]) as client:
+        single = client.post("/v1/traces/events", json=env, headers=headers)
+        batch = client.post("/v1/traces/events/batch", json=[env], headers={"x-clawtrace-tenant-id": b1["tenant_id"]})
+    assert single.status_code == 403 and batch.status_code == 403
+    assert single.headers["content-type"].startswith("application/problem+json")
+    assert raw_files(api_settings) == []
+
+
+def test_a_forged_body_agent_or_account_is_refused(api: Running, two_tenants, api_settings: Settings) -> None:
+    a1, a2, b1 = two_tenants
+    with api.client(a1["api_key"]) as client:
+        other_tenant_agent = client.post("/v1/traces/events", json=envelope(b1["agent_id"]))
+        sibling_agent = client.post("/v1/traces/events", json=envelope(a2["agent_id"]))
+        account = client.post("/v1/traces/events", json={**envelope(a1["agent_id"]), "accountId": b1["tenant_id"]})
+        # One forged envelope refuses the whole batch: nothing of it is written.
+        batch = post_batch(client, [envelope(a1["agent_id"]), envelope(b1["agent_id"])], ndjson=True)
+        header = client.post(
+            "/v1/traces/events", json=envelope(a1["agent_id"]), headers={"x-clawtrace-agent-id": a2["agent_id"]}
+        )
+    for r in (other_tenant_agent, sibling_agent, account, batch, header):
+        assert r.status_code == 403, r.text
+    assert raw_files(api_settings) == []
+
+
+def test_keys_that_cannot_ingest(api: Running, two_tenants, accounts: Accounts, api_settings: Settings) -> None:
+    a1, a2, _ = two_tenants
+    read_key = accounts.create_key(a1["tenant_id"], "read")["key"]
+    accounts.revoke_key(a2["key_id"])
+    with api.client() as anonymous:
+        missing = anonymous.post("/v1/traces/events", json=envelope(a1["agent_id"]))
+    with api.client(read_key) as client:
+        read_only = client.post("/v1/traces/events", json=envelope(a1["agent_id"]))
+    with api.client(a2["api_key"]) as client:
+        revoked = client.post("/v1/traces/events/batch", json=[envelope(a2["agent_id"])])
+    with api.client("ct_live_" + "x" * 43) as client:
+        unknown = client.post("/v1/traces/events", json=envelope(a1["agent_id"]))
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert read_only.status_code == 403
+    assert revoked.status_code == 401 and unknown.status_code == 401
+    assert raw_files(api_settings) == []
+
+
+def test_a_tenant_wide_ingest_key_writes_for_live_agents_of_its_tenant_only(
+    api: Running, two_tenants, accounts: Accounts, api_settings: Settings
+) -> None:
+    a1, a2, b1 = two_tenants
+    key = accounts.create_key(a1["tenant_id"], "ingest")["key"]
+    mine = [envelope(a1["agent_id"]), envelope(a2["agent_id"])]
+    with api.client(key) as client:
+        ok = post_batch(client, mine)
+        foreign = client.post("/v1/traces/events", json=envelope(b1["agent_id"]))
+        unknown = client.post("/v1/traces/events", json=envelope("00000000-0000-4000-8000-000000000000"))
+        accounts.delete_agent(a1["tenant_id"], a2["agent_id"])
+        deleted = client.post("/v1/traces/events", json=envelope(a2["agent_id"]))
+        pinned = post_batch(client, [envelope(a1["agent_id"])])
+    assert ok.status_code == 202, ok.text
+    assert foreign.status_code == 403 and unknown.status_code == 403
+    # The fixture trusts no lookup for any time (key_cache_seconds=0), so the deletion counts at once.
+    assert deleted.status_code == 403
+    assert pinned.status_code == 202
+    assert set(tick_event_ids(api_settings)) == {e["event"]["eventId"] for e in mine} | set(pinned.json()["accepted"])
+
+
+def test_over_the_rate_limit_is_a_429_with_retry_after(api_settings: Settings, two_tenants) -> None:
+    a1, a2, _ = two_tenants
+    settings = api_settings.model_copy(update={"ingest_rate_limit_per_s": 5.0})
+    with serve_app(settings) as api, api.client(a1["api_key"]) as client, api.client(a2["api_key"]) as other:
+        answers = [client.post("/v1/traces/events", json=envelope(a1["agent_id"])).status_code for _ in range(8)]
+        limited = client.post("/v1/traces/events", json=envelope(a1["agent_id"]))
+        other_key = other.post("/v1/traces/events", json=envelope(a2["agent_id"]))
+    assert answers[:5] == [202] * 5 and 429 in answers[5:]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert other_key.status_code == 202  # each key has its own budget
+
+
+def test_a_failed_write_is_a_503_for_the_whole_group_and_nothing_is_claimed(
+    api: Running, two_tenants, api_settings: Settings
+) -> None:
+    a1, _, _ = two_tenants
+    raw = api_settings.lake_root + "/raw"
+    os.makedirs(raw, exist_ok=True)
+    # A file where the raw zone's folder should be: every write under it fails, as on a full or broken disk.
+    with open(raw + "/v1", "wb") as fh:
+        fh.write(b"not a folder")
+    env = envelope(a1["agent_id"])
+    with api.client(a1["api_key"]) as client:
+        failed = client.post("/v1/traces/events", json=env)
+        assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
+        assert not os.path.isdir(raw + "/_arrivals")
+        os.remove(raw + "/v1")
+        retried = client.post("/v1/traces/events", json=env)
+    assert retried.status_code == 202
+    assert tick_event_ids(api_settings) == {env["event"]["eventId"]: 1}
