@@ -12,6 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 LAKE ?= $(CURDIR)/.clawtrace
 PORT ?= 3000
+API_PORT ?= 8000
 
 .PHONY: help install demo test test-unit lint fmt bench clean
 
@@ -27,15 +28,9 @@ $(BIN)/clawtrace: pyproject.toml uv.lock
 
 install: $(BIN)/clawtrace ## Create .venv from the lock file (uv sync --frozen)
 
-demo: install ## Simulate agents, run one tick, then serve the Dagster UI on 127.0.0.1:$(PORT)
+demo: install ## API + simulated agents sending through its ingest + one tick, then the Dagster UI on 127.0.0.1:$(PORT)
 	@mkdir -p $(DAGSTER_HOME) && cp dagster-instance.yaml $(DAGSTER_HOME)/dagster.yaml
-	CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace simulate --tenants 3 --agents-per-tenant 2 --traces 15 --seed 7 --hours 24 > /dev/null
-	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace tick
-	@echo ""
-	@echo "  Lake:       $(LAKE)"
-	@echo "  Dagster UI: http://127.0.0.1:$(PORT)  (lineage: raw_events -> events_all -> stg_events -> pg_* silver tables -> graph; Ctrl-C stops)"
-	@echo ""
-	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace demo --port $(PORT) --api-port $(API_PORT)
 
 test: install ## Run the whole test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile

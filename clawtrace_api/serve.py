@@ -12,13 +12,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.workers)
+    run(args.host, args.port, args.workers, args.log_level)
 
 
-def run(host: str, port: int, workers: int = 1) -> None:
+def run(host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
     # A factory, so each worker process builds its own app (database engine, graph client, ingest writer).
-    uvicorn.run("clawtrace_api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "clawtrace_api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+    )
 
 
 if __name__ == "__main__":

@@ -235,6 +235,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: warning hides the access log")] = "info",
     lake: LakeOpt = None,
     table_format: FormatOpt = None,
 ) -> None:
@@ -242,7 +243,7 @@ def serve(
     from clawtrace_api.serve import run
 
     _apply_overrides(lake, table_format)
-    run(host, port, workers)
+    run(host, port, workers, log_level)
 
 
 @app.command()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -73,12 +74,13 @@ def _accounts(settings: Settings) -> dict[str, Any]:
 def run_demo(settings: Settings, *, api_port: int, ui_port: int, traces: int, hours: int, seed: int) -> None:
     env = {**os.environ, "CLAWTRACE_LAKE": settings.lake}
     api_url = f"http://127.0.0.1:{api_port}"
-    api = subprocess.Popen([_bin("clawtrace"), "serve", "--port", str(api_port)], env=env)
+    api = subprocess.Popen([_bin("clawtrace"), "serve", "--port", str(api_port), "--log-level", "warning"], env=env)
+    log_path = Path(settings.lake_path("state", "demo.log"))
     try:
         _wait_healthy(api_url, api)
         keys = _accounts(settings)
         for i, observe in enumerate(keys["observe_keys"]):
-            subprocess.run(
+            sent_out = subprocess.run(
                 [
                     _bin("clawtrace"),
                     "simulate",
@@ -97,8 +99,13 @@ def run_demo(settings: Settings, *, api_port: int, ui_port: int, traces: int, ho
                 ],
                 env=env,
                 check=True,
+                stdout=subprocess.PIPE,
             )
-        subprocess.run([_bin("clawtrace"), "tick"], env=env, check=True)
+            sent = json.loads(sent_out.stdout)
+            print(f"  sent agent {i + 1}'s traffic through {api_url}: {sent['accepted']} events accepted", flush=True)
+        print(f"  running one tick (its log: {log_path}) ...", flush=True)
+        with log_path.open("ab") as log:
+            subprocess.run([_bin("clawtrace"), "tick"], env=env, check=True, stdout=log, stderr=log)
         listing = httpx.get(
             f"{api_url}/v1/traces",
             params={"limit": 1, "sort": "cost"},
