@@ -178,15 +178,14 @@ class GroupCommitWriter:
         try:
             _raise_first(results)
             *data, record = staged
-            for item in data:
-                storage.publish(item)
+            await loop.run_in_executor(pool, _publish_all, storage, data)
             folders = {item.parent for item in data}
             _raise_first(
                 await asyncio.gather(
                     *(loop.run_in_executor(pool, fsync_dir, f) for f in folders), return_exceptions=True
                 )
             )
-            storage.publish(record)
+            await loop.run_in_executor(pool, storage.publish, record)
             placed = True
             await loop.run_in_executor(pool, fsync_dir, record.parent)
         except BaseException:
@@ -237,6 +236,11 @@ def _arrival_record(files: dict[str, bytes]) -> tuple[str, bytes]:
     captured = _Captured()
     write_arrival_record(captured, infos, writer=WRITER_NAME, arrived=datetime.now(UTC))  # type: ignore[arg-type]
     return captured.path, captured.data
+
+
+def _publish_all(storage: DurableStorage, staged: list[Staged]) -> None:
+    for item in staged:
+        storage.publish(item)
 
 
 def _raise_first(results: list[object]) -> None:
