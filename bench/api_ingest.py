@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--clients", type=int, default=CLIENTS)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -193,7 +194,7 @@ def main() -> None:
         engine = make_engine(settings)
         accounts = Accounts(engine)
         tenant = accounts.create_tenant("bench")["tenant_id"]
-        agents = [accounts.create_agent(tenant, f"agent-{i}") for i in range(CLIENTS)]
+        agents = [accounts.create_agent(tenant, f"agent-{i}") for i in range(args.clients)]
         engine.dispose()
         traffic = {
             a["agent_id"]: list(plugin_envelopes(tenant, a["agent_id"], traces=6, seed=i, start=START, hours=24))
@@ -222,7 +223,7 @@ def main() -> None:
 
     out = {
         "bench": "api_ingest",
-        "clients": CLIENTS,
+        "clients": args.clients,
         "workers": args.workers,
         "cores": os.cpu_count(),
         "batch_size": args.batch,
