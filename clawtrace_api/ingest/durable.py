@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from dataclasses import dataclass
 
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 
@@ -23,15 +24,32 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A local file written and fsync'd under a temporary name, not yet in place."""
+
+    tmp: str
+    path: str
+    parent: str
+
+
 class DurableStorage(LakeStorage):
-    """`LakeStorage` whose `write_bytes` returns only once the object is durable (safe from several threads)."""
+    """`LakeStorage` whose `write_bytes` returns only once the object is durable (safe from several threads).
+
+    Local writes also come in two steps, so a caller can overlap the fsyncs of many files: `stage` (write and
+    fsync a temporary file), then `publish` (rename into place; durable once `fsync_dir` ran on its folder)."""
 
     def write_bytes(self, relpath: str, data: bytes) -> None:
-        path = self.full(relpath)
         if self.settings.lake_is_remote:
             # An object store PUT is atomic and durable when it returns.
-            self.fs.pipe_file(path, data)
+            self.fs.pipe_file(self.full(relpath), data)
             return
+        staged = self.stage(relpath, data)
+        self.publish(staged)
+        fsync_dir(staged.parent)
+
+    def stage(self, relpath: str, data: bytes) -> Staged:
+        path = self.full(relpath)
         parent = path.rsplit("/", 1)[0]
         self._make_dirs(parent)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
@@ -50,12 +68,17 @@ class DurableStorage(LakeStorage):
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            self.discard(Staged(tmp, path, parent))
             raise
-        fsync_dir(parent)
+        return Staged(tmp, path, parent)
+
+    def publish(self, staged: Staged) -> None:
+        os.replace(staged.tmp, staged.path)
+
+    def discard(self, staged: Staged) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(staged.tmp)
 
     def remove(self, relpath: str) -> None:
         """Delete a file if it is there (cleaning up after a failed group write)."""

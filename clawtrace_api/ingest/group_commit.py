@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from clawtrace_api.ingest.durable import DurableStorage
+import orjson
+
+from clawtrace_api.ingest.durable import DurableStorage, Staged, fsync_dir
 from clawtrace_api.ingest.validate import Accepted
 from clawtrace_pipelines.core.lake.storage import FileInfo, batch_file_name, write_arrival_record
 from clawtrace_pipelines.core.settings import Settings
@@ -60,7 +62,7 @@ class GroupStats:
 class GroupCommitWriter:
     """The durable, group-committing writer of one process (start it inside the event loop)."""
 
-    def __init__(self, settings: Settings, *, max_inflight: int = 4, io_threads: int = 8) -> None:
+    def __init__(self, settings: Settings, *, max_inflight: int = 4, io_threads: int = 16) -> None:
         self.storage = DurableStorage(settings)
         self.window_s = settings.ingest_group_commit_ms / 1000
         self.pause_s = settings.ingest_debug_pause_after_write_ms / 1000
@@ -143,24 +145,42 @@ class GroupCommitWriter:
             self._slots.release()
 
     async def _write_files(self, files: dict[str, bytes]) -> BaseException | None:
-        loop = asyncio.get_running_loop()
-        writes = [
-            loop.run_in_executor(self._pool, self.storage.write_bytes, path, data) for path, data in files.items()
-        ]
-        results = await asyncio.gather(*writes, return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            return errors[0]
-        infos = [FileInfo(path=path, size=len(data), fingerprint=None) for path, data in files.items()]
         try:
-            # After the files: a tick that reads the record must find every file it names.
-            await loop.run_in_executor(self._pool, self._write_arrival, infos)
+            if self.storage.settings.lake_is_remote:
+                await self._put_files(files)
+            else:
+                await self._write_local(files)
         except Exception as exc:  # noqa: BLE001 - any storage error fails the group with a 503, never a 500
             return exc
         return None
 
-    def _write_arrival(self, files: list[FileInfo]) -> None:
-        write_arrival_record(self.storage, files, writer=WRITER_NAME, arrived=datetime.now(UTC))
+    async def _put_files(self, files: dict[str, bytes]) -> None:
+        """Object storage: one PUT per file in parallel, then the arrival record's PUT."""
+        loop = asyncio.get_running_loop()
+        puts = [loop.run_in_executor(self._pool, self.storage.write_bytes, p, d) for p, d in files.items()]
+        _raise_first(await asyncio.gather(*puts, return_exceptions=True))
+        arrival_rel, arrival = _arrival_record(files)
+        await loop.run_in_executor(self._pool, self.storage.write_bytes, arrival_rel, arrival)
+
+    async def _write_local(self, files: dict[str, bytes]) -> None:
+        """Local disk: each data file written, fsync'd, renamed and its folder fsync'd in one thread job, all in
+        parallel, with the arrival record staged (written, fsync'd) beside them; the record is renamed into
+        place only once every file it names is durable. One job per file: each hop to a thread costs a wakeup
+        and a GIL handoff, which measured more than the Python work of the request."""
+        loop = asyncio.get_running_loop()
+        storage, pool = self.storage, self._pool
+        arrival_rel, arrival = _arrival_record(files)
+        staging = loop.run_in_executor(pool, storage.stage, arrival_rel, arrival)
+        writes = [loop.run_in_executor(pool, storage.write_bytes, p, d) for p, d in files.items()]
+        *results, record = await asyncio.gather(*writes, staging, return_exceptions=True)
+        if isinstance(record, BaseException):
+            raise record
+        try:
+            _raise_first(results)
+            await loop.run_in_executor(pool, _place, storage, record)
+        except BaseException:
+            storage.discard(record)
+            raise
 
     async def _fail(self, group: list[_Waiter], files: dict[str, bytes], error: BaseException) -> None:
         events = sum(len(w.records) for w in group)
@@ -184,6 +204,36 @@ class GroupCommitWriter:
         s.files += len(files)
         s.write_seconds += seconds
         s.largest_group = max(s.largest_group, len(group))
+
+
+class _Captured:
+    """Stands in for the lake in `write_arrival_record`, keeping the record instead of writing it, so the
+    record is staged with the data files (one fsync round saved) and the format stays storage.py's."""
+
+    def __init__(self) -> None:
+        self.path = ""
+        self.data = b""
+
+    def write_json(self, relpath: str, value: object) -> None:
+        self.path, self.data = relpath, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _arrival_record(files: dict[str, bytes]) -> tuple[str, bytes]:
+    infos = [FileInfo(path=path, size=len(data), fingerprint=None) for path, data in files.items()]
+    captured = _Captured()
+    write_arrival_record(captured, infos, writer=WRITER_NAME, arrived=datetime.now(UTC))  # type: ignore[arg-type]
+    return captured.path, captured.data
+
+
+def _place(storage: DurableStorage, staged: Staged) -> None:
+    storage.publish(staged)
+    fsync_dir(staged.parent)
+
+
+def _raise_first(results: list[object]) -> None:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _files_of(group: list[_Waiter]) -> dict[str, bytes]:

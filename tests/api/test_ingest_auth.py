@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_a_failed_write_is_a_503_for_the_whole_group_and_nothing_is_claimed(
     with api.client(a1["api_key"]) as client:
         failed = client.post("/v1/traces/events", json=env)
         assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
-        assert not os.path.isdir(raw + "/_arrivals")
+        assert [p for p in Path(raw).rglob("*") if p.is_file()] == [Path(raw) / "v1"]  # no record, no temp file
         os.remove(raw + "/v1")
         retried = client.post("/v1/traces/events", json=env)
     assert retried.status_code == 202
