@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import health
+from clawtrace_api.routes import agents, costs, health, sessions, spans, traces
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, agents.router, traces.router, spans.router, sessions.router, costs.router]
