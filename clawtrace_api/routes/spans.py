@@ -33,7 +33,8 @@ def get_span(
     """Tokens, cost and error of a span, and its input and output payloads (cut at `payload_max_bytes`,
     with a marker and the full size)."""
     check_safe_id(span_id, "span_id")
-    row = trace_row(services.graph, principal.tenant_id, trace_id)
+    # A missing trace and a missing span of an existing trace answer alike: the resource is the span.
+    row = trace_row(services.graph, principal.tenant_id, trace_id, what="span")
     span = next((s for s in trace_spans(services.graph, principal.tenant_id, trace_id) if s.span_id == span_id), None)
     if span is None:
         raise not_found("span")

@@ -50,8 +50,8 @@ def span_row(row: Row) -> SpanRow:
     return SpanRow.model_validate(fields)
 
 
-def trace_row(graph: GraphClient, tenant_id: str, trace_id: str) -> Row:
-    """The trace's row for this tenant.
+def trace_row(graph: GraphClient, tenant_id: str, trace_id: str, what: str = "trace") -> Row:
+    """The trace's row for this tenant (`what` names the resource a 404 reports).
 
     Raises:
         Problem: 404 when the tenant has no such trace (whether or not another tenant has one).
@@ -59,7 +59,7 @@ def trace_row(graph: GraphClient, tenant_id: str, trace_id: str) -> Row:
     """
     rows = run(graph, "trace_meta", tenant_id=tenant_id, trace_id=check_safe_id(trace_id, "trace_id"))
     if not rows:
-        raise not_found("trace")
+        raise not_found(what)
     return rows[0]
 
 

@@ -22,6 +22,7 @@ from tests.factories import batch_path, ndjson, record, write_raw
 
 TENANT_B = "7a1e0000-0000-4000-8000-00000000a11e"
 LIVE_TRACE = "live-trace-1"
+B_ONLY_TRACE, B_ONLY_SPAN, B_ONLY_SESSION = "b-only-trace", "b-only-root", "agent:b-only:main"
 UNPRICED_MODEL = "mystery-model-9000"
 WINDOW = {"from_ms": 0, "to_ms": 2**52}
 # Small enough that some simulated payloads are cut.
@@ -89,6 +90,26 @@ def _write_live_trace(settings: Settings, tenant: str, agent: str, now_ms: int) 
     write_raw(LakeStorage(settings), path, ndjson(events))
 
 
+def _write_b_only_trace(settings: Settings, agent: str, now_ms: int) -> None:
+    """A trace only tenant B has: its ids must be as unknown to A as ids that exist nowhere."""
+    events = [
+        record(
+            TENANT_B,
+            agent,
+            event_id=f"b-only-{n}",
+            event_type=kind,
+            trace_id=B_ONLY_TRACE,
+            span_id=B_ONLY_SPAN,
+            parent_span_id=None,
+            ts_ms=now_ms - 3_600_000 + n * 1000,
+            payload={"sessionKey": B_ONLY_SESSION, "agentName": "b-only"},
+        )
+        for n, kind in enumerate(("session_start", "session_end"))
+    ]
+    path = batch_path(TENANT_B, agent, now_ms - 3_600_000, name="batch-b-only.ndjson")
+    write_raw(LakeStorage(settings), path, ndjson(events))
+
+
 def build(root: Path) -> ReadsLake:
     settings = Settings(
         lake=str(root / "lake"),
@@ -107,6 +128,7 @@ def build(root: Path) -> ReadsLake:
     _write_twin(settings, tenant)
     now_ms = int(time.time() * 1000)
     _write_live_trace(settings, tenant, agent, now_ms)
+    _write_b_only_trace(settings, agent, now_ms)
     run_bronze(settings, now=datetime.now(UTC), reconcile=True)
     run_silver(settings)
     run_graph_update(settings)
