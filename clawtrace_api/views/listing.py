@@ -30,7 +30,7 @@ class TraceFilters:
     min_cost_usd: float | None = None
 
     def params(self, tenant_id: str) -> tuple[str, dict[str, Any]]:
-        """The suffix of the query family (`_with_spans` when a span filter is set) and its parameters."""
+        """The suffix of the query family (`_with_model`, `_with_tool`, `_with_model_and_tool`) and its parameters."""
         params: dict[str, Any] = {
             "tenant_id": tenant_id,
             "from_ms": self.from_ms,
@@ -42,11 +42,8 @@ class TraceFilters:
         }
         if self.model is None and self.tool is None:
             return "", params
-        return "_with_spans", {
-            **params,
-            "model": optional_id(self.model, "model"),
-            "tool": optional_id(self.tool, "tool"),
-        }
+        spans = {k: check_safe_id(v, k) for k, v in (("model", self.model), ("tool", self.tool)) if v is not None}
+        return "_with_" + "_and_".join(spans), {**params, **spans}
 
 
 def optional_id(value: str | None, what: str) -> str:

@@ -38,16 +38,24 @@ _FILTER_PARAMS = {
     "has_error": _FLAG,
     "min_cost_usd": _NUM,
 }
-# A trace that has a span of the model and a span of the tool (either may be ''): two passes, each made
-# distinct again, so an unset filter costs one scan of the spans rather than their cross product.
 _MATCH_PLAIN = f"MATCH (t:Trace {{tenant_id: $tenant_id}})\n    WHERE {_FILTERS}"
-_MATCH_SPANS = f"""MATCH (t:Trace {{tenant_id: $tenant_id}})-[:HAS_SPAN]->(m:Span)
-    WHERE {_FILTERS} AND ($model = '' OR m.model = $model)
-    WITH DISTINCT t
-    MATCH (t)-[:HAS_SPAN]->(u:Span)
-    WHERE $tool = '' OR (u.actor_type = 'tool_call' AND u.tool_name = $tool)
-    WITH DISTINCT t"""
-_SPAN_PARAMS = {"model": _OPT_ID, "tool": _OPT_ID}
+# Traces with a span of the model, a tool call of the tool, or both: one variant per combination, so a filter
+# left unset costs no pass over the spans; each pass is made distinct again (a trace counts once however
+# many of its spans match).
+_FROM_MODEL = "MATCH (t:Trace {tenant_id: $tenant_id})-[:HAS_SPAN]->(m:Span {model: $model})"
+_FROM_TOOL = "MATCH (t:Trace {tenant_id: $tenant_id})-[:HAS_SPAN]->(u:Span {actor_type: 'tool_call', tool_name: $tool})"
+_AND_TOOL = "\n    MATCH (t)-[:HAS_SPAN]->(u:Span {actor_type: 'tool_call', tool_name: $tool})\n    WITH DISTINCT t"
+SPAN_VARIANTS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "_with_model": (_FROM_MODEL, "", {"model": _ID}),
+    "_with_tool": (_FROM_TOOL, "", {"tool": _ID}),
+    "_with_model_and_tool": (_FROM_MODEL, _AND_TOOL, {"model": _ID, "tool": _ID}),
+}
+
+
+def _span_match(suffix: str) -> str:
+    first, then, _ = SPAN_VARIANTS[suffix]
+    return f"{first}\n    WHERE {_FILTERS}\n    WITH DISTINCT t{then}"
+
 
 _SORT_KEY = """CASE $sort WHEN 'cost' THEN 1.0 * t.cost_usd WHEN 'duration' THEN 1.0 * t.duration_ms
         ELSE 1.0 * t.trace_start_ts_ms END"""
@@ -100,22 +108,10 @@ def _specs() -> list[Spec]:
             {**_FILTER_PARAMS, **_PAGE_PARAMS},
         ),
         (
-            "traces_page_with_spans",
-            "`traces_page` restricted to traces with a span of `model` and a tool call of `tool`.",
-            _MATCH_SPANS + _PAGE,
-            {**_FILTER_PARAMS, **_SPAN_PARAMS, **_PAGE_PARAMS},
-        ),
-        (
             "traces_days",
             "Per UTC day of a tenant's filtered traces: counts, tokens, cost, unpriced calls, errors, durations.",
             _MATCH_PLAIN + _DAYS,
             dict(_FILTER_PARAMS),
-        ),
-        (
-            "traces_days_with_spans",
-            "`traces_days` restricted to traces with a span of `model` and a tool call of `tool`.",
-            _MATCH_SPANS + _DAYS,
-            {**_FILTER_PARAMS, **_SPAN_PARAMS},
         ),
         (
             "sessions_page",
@@ -160,6 +156,24 @@ def _specs() -> list[Spec]:
             dict(_COST_PARAMS),
         ),
     ]
+    for suffix, (_, _, params) in SPAN_VARIANTS.items():
+        which = suffix.removeprefix("_with_").replace("_and_", " and ")
+        specs.append(
+            (
+                f"traces_page{suffix}",
+                f"`traces_page` restricted to traces with a span of the given {which}.",
+                _span_match(suffix) + _PAGE,
+                {**_FILTER_PARAMS, **params, **_PAGE_PARAMS},
+            )
+        )
+        specs.append(
+            (
+                f"traces_days{suffix}",
+                f"`traces_days` restricted to traces with a span of the given {which}.",
+                _span_match(suffix) + _DAYS,
+                {**_FILTER_PARAMS, **params},
+            )
+        )
     for group, expression in TRACE_GROUPS.items():
         specs.append(
             (

@@ -15,12 +15,18 @@ _WINDOW = "t.tenant_id = $tenant_id AND t.trace_start_ts_ms >= $from_ms AND t.tr
 _FILTERS = f"""{_WINDOW}
       AND ($agent_id = '' OR t.agent_id = $agent_id) AND ($category = '' OR t.category = $category)
       AND ($has_error < 0 OR t.has_error = $has_error) AND t.cost_usd >= $min_cost_usd"""
-_SPAN_FILTERS = """
-      AND ($model = '' OR EXISTS (SELECT 1 FROM {pg_spans} m
-           WHERE m.tenant_id = t.tenant_id AND m.trace_id = t.trace_id AND m.model = $model))
-      AND ($tool = '' OR EXISTS (SELECT 1 FROM {pg_spans} u
+_HAS_MODEL = """
+      AND EXISTS (SELECT 1 FROM {pg_spans} m
+           WHERE m.tenant_id = t.tenant_id AND m.trace_id = t.trace_id AND m.model = $model)"""
+_HAS_TOOL = """
+      AND EXISTS (SELECT 1 FROM {pg_spans} u
            WHERE u.tenant_id = t.tenant_id AND u.trace_id = t.trace_id AND u.actor_type = 'tool_call'
-             AND u.tool_name = $tool))"""
+             AND u.tool_name = $tool)"""
+_SPAN_FILTERS = {
+    "_with_model": _HAS_MODEL,
+    "_with_tool": _HAS_TOOL,
+    "_with_model_and_tool": _HAS_MODEL + _HAS_TOOL,
+}
 
 _SORT_KEY = """CASE $sort WHEN 'cost' THEN t.cost_usd::DOUBLE WHEN 'duration' THEN t.duration_ms::DOUBLE
         ELSE t.trace_start_ts_ms::DOUBLE END"""
@@ -76,9 +82,9 @@ def _span_group(actor: str, expression: str) -> str:
 
 READ_SQL: dict[str, str] = {
     "traces_page": _page(_FILTERS),
-    "traces_page_with_spans": _page(_FILTERS + _SPAN_FILTERS),
     "traces_days": _days(_FILTERS),
-    "traces_days_with_spans": _days(_FILTERS + _SPAN_FILTERS),
+    **{f"traces_page{suffix}": _page(_FILTERS + where) for suffix, where in _SPAN_FILTERS.items()},
+    **{f"traces_days{suffix}": _days(_FILTERS + where) for suffix, where in _SPAN_FILTERS.items()},
     "sessions_page": """
         SELECT * FROM (
             SELECT t.session_key, count(*) AS traces, count(DISTINCT t.agent_id) AS agents,
