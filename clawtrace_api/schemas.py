@@ -97,6 +97,8 @@ class AgentSummary(BaseModel):
 class AgentList(BaseModel):
     agents: list[AgentSummary]
 
+    model_config = _example({"agents": [AgentSummary.model_config["json_schema_extra"]["examples"][0]]})  # type: ignore[index]
+
 
 TRACE_EXAMPLE: dict[str, object] = {
     "trace_id": TRACE_ID,
