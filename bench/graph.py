@@ -317,9 +317,10 @@ def draw_cases(
         }
 
     drawn = [values() for _ in range(iterations + WARMUP_CASES)]
-    assert set(drawn[0]) == set(QUERIES), set(QUERIES) ^ set(drawn[0])
+    # The API's read queries (queries_reads.py) are measured through the API by bench/api_reads.py.
+    assert set(drawn[0]) <= set(QUERIES), set(drawn[0]) - set(QUERIES)
     cases, warm = {}, {}
-    for name in QUERIES:
+    for name in drawn[0]:
         n = max(MIN_TIMED, iterations // 4) if name in HEAVY else iterations
         warm[name] = [d[name] for d in drawn[:WARMUP_CASES]]
         cases[name] = [d[name] for d in drawn[WARMUP_CASES : WARMUP_CASES + n]]

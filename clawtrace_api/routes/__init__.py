@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import admin, health, ingest
+from clawtrace_api.routes import admin, agents, costs, health, ingest, sessions, spans, traces
 
-ROUTERS: list[APIRouter] = [health.router, ingest.router, admin.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    ingest.router,
+    agents.router,
+    traces.router,
+    spans.router,
+    sessions.router,
+    costs.router,
+    admin.router,
+]

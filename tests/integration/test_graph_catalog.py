@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from clawtrace_pipelines.core.graph.client import ClientOptions, GraphClient, GraphQueryError
-from clawtrace_pipelines.core.graph.queries import QUERIES, QueryParameterError, bind, run
+from clawtrace_pipelines.core.graph.queries import OPT_ID, QUERIES, QueryParameterError, bind, run
+from clawtrace_pipelines.core.graph.queries_reads import FIRST_PAGE_KEY
 from clawtrace_pipelines.core.graph.queries_sql import run_sql, table_sources
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.duck import connect as duck_connect
@@ -133,8 +134,26 @@ def _cases(lake: Settings) -> list[tuple[str, dict[str, Any]]]:
                 GROUP BY parent_span_id ORDER BY count(*) DESC, parent_span_id LIMIT 1""",
             {"t": tenant, "r": trace},
         ).fetchone()[0]
-        for window in ((lo, hi), (mid, hi)):
+        model, tool = con.execute(
+            f"""SELECT max(model), max(CASE WHEN actor_type = 'tool_call' THEN tool_name END)
+                FROM {src["pg_spans"]} WHERE tenant_id = $t AND trace_id = $r""",
+            {"t": tenant, "r": trace},
+        ).fetchone()
+        for n, window in enumerate(((lo, hi), (mid, hi))):
+            # The read queries' optional filters: all unset on the whole window, set on the half one.
+            optional = {
+                "category": ("", "Work")[n],
+                "has_error": (-1, 0)[n],
+                "min_cost_usd": (0.0, 0.0001)[n],
+                "model": model,
+                "tool": tool,
+                "sort": ("cost", "start")[n],
+                "after_key": FIRST_PAGE_KEY,
+                "after_id": "",
+                "after_ms": 2**62,
+            }
             values = {
+                **optional,
                 "tenant_id": tenant,
                 "agent_id": agent,
                 "from_ms": window[0],
@@ -146,7 +165,12 @@ def _cases(lake: Settings) -> list[tuple[str, dict[str, Any]]]:
                 "session_key": session,
             }
             for name, query in QUERIES.items():
-                cases.append((name, {k: values[k] for k in query.params}))
+                params = {k: values[k] for k in query.params}
+                if query.params.get("agent_id") == OPT_ID and n == 0:
+                    params["agent_id"] = ""
+                if name == "sessions_page":
+                    params["after_key"] = "~"
+                cases.append((name, params))
     con.close()
     return cases
 

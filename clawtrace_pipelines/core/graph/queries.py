@@ -14,12 +14,14 @@ Rules each query keeps, so one text runs on the embedded engine (LadybugDB), on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from clawtrace_pipelines.core.events import check_safe_id, check_uuid
 from clawtrace_pipelines.core.graph.client import GraphClient, Row
+from clawtrace_pipelines.core.graph.queries_reads import READ_QUERIES
 
 MAX_LIMIT = 500
 # Vertex keys built from validated ids (definition.py: `tenant_id/agent_id`, `tenant_id/trace_id/span_id`).
@@ -42,6 +44,9 @@ class CatalogQuery:
 
 # Parameter kinds: how `bind` validates a value before it reaches any engine.
 UUID, ID, MS, LIMIT, TEXT = "uuid", "id", "ms", "limit", "text"
+# Optional filters as sentinels (queries_reads.py): an id or '' (any), -1/0/1 (either, no, yes), a finite
+# number >= 0.
+OPT_ID, FLAG, NUM = "opt_id", "flag", "num"
 
 _TRACE_COLUMNS = """
     t.trace_id AS trace_id, t.agent_id AS agent_id, t.agent_name AS agent_name, t.session_key AS session_key,
@@ -58,7 +63,8 @@ _SPAN_COLUMNS = """
     s.span_start_ts_ms AS span_start_ts_ms, s.span_end_ts_ms AS span_end_ts_ms, s.duration_ms AS duration_ms,
     s.input_tokens AS input_tokens, s.output_tokens AS output_tokens, s.cache_read_tokens AS cache_read_tokens,
     s.cache_write_tokens AS cache_write_tokens, s.total_tokens AS total_tokens, s.cost_usd AS cost_usd,
-    s.cost_known AS cost_known, s.has_error AS has_error, s.error_message AS error_message"""
+    s.cost_known AS cost_known, s.has_error AS has_error, s.error_message AS error_message,
+    s.event_count AS event_count"""
 
 _WINDOW = "t.trace_start_ts_ms >= $from_ms AND t.trace_start_ts_ms < $to_ms"
 _AGENT_WINDOW = {"tenant_id": UUID, "agent_id": ID, "from_ms": MS, "to_ms": MS}
@@ -74,7 +80,9 @@ QUERIES: dict[str, CatalogQuery] = {
             OPTIONAL MATCH (a)-[:OWNS]->(t:Trace)
             RETURN a.agent_id AS agent_id, a.agent_name AS agent_name, count(t) AS traces,
                    sum(t.total_tokens) AS total_tokens, sum(t.cost_usd) AS cost_usd,
-                   sum(t.error_count) AS errors, a.last_seen_ts_ms AS last_seen_ts_ms
+                   sum(t.error_count) AS errors, a.last_seen_ts_ms AS last_seen_ts_ms,
+                   sum(t.has_error) AS traces_with_errors, sum(t.total_input_tokens) AS input_tokens,
+                   sum(t.total_output_tokens) AS output_tokens, sum(t.unpriced_llm_calls) AS unpriced_llm_calls
             ORDER BY agent_id
             """,
             {"tenant_id": UUID},
@@ -237,6 +245,9 @@ QUERIES: dict[str, CatalogQuery] = {
         ),
     )
 }
+QUERIES.update(
+    (name, CatalogQuery(name, description, cypher, params)) for name, description, cypher, params in READ_QUERIES
+)
 
 
 class QueryParameterError(ValueError):
@@ -282,6 +293,16 @@ def _check(query: str, key: str, kind: str, value: Any) -> Any:
             if value < 0 or (kind == LIMIT and not 1 <= value <= MAX_LIMIT):
                 raise ValueError(f"out of range{f' (1..{MAX_LIMIT})' if kind == LIMIT else ''}")
             return value
+        if kind == OPT_ID:
+            return value if value == "" else check_safe_id(value)
+        if kind == FLAG:
+            if value not in (-1, 0, 1) or isinstance(value, bool):
+                raise ValueError("must be -1, 0 or 1")
+            return value
+        if kind == NUM:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ValueError("must be a finite number >= 0")
+            return float(value)
         if kind == TEXT:
             if not isinstance(value, str) or not 0 < len(value) <= 1024:
                 raise ValueError("must be a string of 1..1024 characters")

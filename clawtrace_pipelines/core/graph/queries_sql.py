@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from clawtrace_pipelines.core.graph.queries import QUERIES, bind
+from clawtrace_pipelines.core.graph.queries_reads_sql import READ_SQL
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import PG_AGENTS, PG_CHILD_OF_EDGES, PG_SPANS, PG_TRACES
@@ -26,7 +27,7 @@ _TRACE_COLUMNS = """
 _SPAN_COLUMNS = """
     s.span_id, s.parent_span_id, s.actor_type, s.actor_label, s.provider, s.model, s.tool_name, s.span_start_ts_ms,
     s.span_end_ts_ms, s.duration_ms, s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens,
-    s.total_tokens, s.cost_usd, s.cost_known, s.has_error, s.error_message"""
+    s.total_tokens, s.cost_usd, s.cost_known, s.has_error, s.error_message, s.event_count"""
 
 _AGENT_TRACES = """
     FROM {pg_traces} t
@@ -36,7 +37,9 @@ _AGENT_TRACES = """
 SQL: dict[str, str] = {
     "agents_of_tenant": """
         SELECT a.agent_id, a.agent_name, count(t.trace_id) AS traces, sum(t.total_tokens) AS total_tokens,
-               sum(t.cost_usd) AS cost_usd, sum(t.error_count) AS errors, a.last_seen_ts_ms
+               sum(t.cost_usd) AS cost_usd, sum(t.error_count) AS errors, a.last_seen_ts_ms,
+               sum(t.has_error) AS traces_with_errors, sum(t.total_input_tokens) AS input_tokens,
+               sum(t.total_output_tokens) AS output_tokens, sum(t.unpriced_llm_calls) AS unpriced_llm_calls
         FROM {pg_agents} a LEFT JOIN {pg_traces} t ON t.tenant_id = a.tenant_id AND t.agent_id = a.agent_id
         WHERE a.tenant_id = $tenant_id
         GROUP BY a.agent_id, a.agent_name, a.last_seen_ts_ms
@@ -117,6 +120,7 @@ SQL: dict[str, str] = {
           AND s.span_start_ts_ms >= $from_ms
         ORDER BY s.span_start_ts_ms, t.trace_id, s.span_id
         LIMIT $limit""",
+    **READ_SQL,
 }
 
 assert set(SQL) == set(QUERIES), "every catalog query has its SQL twin"

@@ -1,0 +1,1 @@
+"""Pure computations over catalog rows (trees, timelines, call graphs, cursors) and the reads behind them."""
