@@ -16,7 +16,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clawtrace_pipelines.core.errors import InvalidIdError
-from clawtrace_pipelines.core.graph.client import GraphQueryError, GraphTimeoutError, GraphUnavailableError
+from clawtrace_pipelines.core.graph.client import (
+    GraphQueryError,
+    GraphResultTooLargeError,
+    GraphTimeoutError,
+    GraphUnavailableError,
+)
 from clawtrace_pipelines.core.graph.queries import QueryParameterError
 
 log = logging.getLogger(__name__)
@@ -110,9 +115,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = _HTTP_KINDS.get(exc.status_code, "error")
+        # FastAPI answers a body it cannot decode (not UTF-8, not JSON) with 400; to a client that is one more
+        # malformed request, documented everywhere as 422.
+        status = 422 if exc.status_code == 400 else exc.status_code
+        kind = _HTTP_KINDS.get(status, "error")
         headers = dict(exc.headers or {})
-        return problem_response(Problem(exc.status_code, kind, str(exc.detail), headers=headers), request)
+        return problem_response(Problem(status, kind, str(exc.detail), headers=headers), request)
 
     @app.exception_handler(QueryParameterError)
     async def _bad_param(request: Request, exc: QueryParameterError) -> JSONResponse:
@@ -125,6 +133,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GraphTimeoutError)
     async def _timeout(request: Request, exc: GraphTimeoutError) -> JSONResponse:
         return problem_response(Problem(504, "graph-timeout", "the graph query ran longer than its timeout"), request)
+
+    @app.exception_handler(GraphResultTooLargeError)
+    async def _too_large(request: Request, exc: GraphResultTooLargeError) -> JSONResponse:
+        return problem_response(
+            Problem(422, "result-too-large", f"the answer is larger than the row limit: {exc}; narrow the request"),
+            request,
+        )
 
     @app.exception_handler(GraphUnavailableError)
     async def _unavailable(request: Request, exc: GraphUnavailableError) -> JSONResponse:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query
 from clawtrace_api.accounts import AccountError
 from clawtrace_api.deps import AdminPrincipal, ServicesDep
 from clawtrace_api.errors import Problem, not_found
+from clawtrace_api.schemas import ADMIN_ITEM_PROBLEMS, ADMIN_PROBLEMS
 from clawtrace_api.schemas_admin import (
     Agent,
     AgentCreate,
@@ -31,7 +32,7 @@ AgentId = Annotated[str, Path(pattern=UUID_PATTERN, description="The agent's id"
 KeyId = Annotated[str, Path(pattern=UUID_PATTERN, description="The key's id")]
 
 
-@router.post("/agents", response_model=AgentCreated, status_code=201)
+@router.post("/agents", response_model=AgentCreated, status_code=201, responses=ADMIN_PROBLEMS)
 def create_agent(body: AgentCreate, principal: AdminPrincipal, services: ServicesDep) -> AgentCreated:
     """A new agent of the key's tenant, with an ingest key bound to it and its observe key (shown once)."""
     try:
@@ -51,7 +52,7 @@ def create_agent(body: AgentCreate, principal: AdminPrincipal, services: Service
     )
 
 
-@router.patch("/agents/{agent_id}", response_model=Agent)
+@router.patch("/agents/{agent_id}", response_model=Agent, responses=ADMIN_ITEM_PROBLEMS)
 def rename_agent(agent_id: AgentId, body: AgentUpdate, principal: AdminPrincipal, services: ServicesDep) -> Agent:
     try:
         renamed = services.accounts.rename_agent(principal.tenant_id, agent_id.lower(), body.name)
@@ -62,7 +63,7 @@ def rename_agent(agent_id: AgentId, body: AgentUpdate, principal: AdminPrincipal
     return Agent(**renamed)
 
 
-@router.delete("/agents/{agent_id}", response_model=AgentDeleted)
+@router.delete("/agents/{agent_id}", response_model=AgentDeleted, responses=ADMIN_ITEM_PROBLEMS)
 def delete_agent(
     agent_id: AgentId,
     principal: AdminPrincipal,
@@ -86,7 +87,7 @@ def delete_agent(
     return AgentDeleted(**deleted, purge=report)
 
 
-@router.post("/keys", response_model=KeyCreated, status_code=201)
+@router.post("/keys", response_model=KeyCreated, status_code=201, responses=ADMIN_PROBLEMS)
 def create_key(body: KeyCreate, principal: AdminPrincipal, services: ServicesDep) -> KeyCreated:
     """A new key of the caller's tenant (shown once)."""
     try:
@@ -101,13 +102,13 @@ def create_key(body: KeyCreate, principal: AdminPrincipal, services: ServicesDep
     return KeyCreated(**created)
 
 
-@router.get("/keys", response_model=KeyList)
+@router.get("/keys", response_model=KeyList, responses=ADMIN_PROBLEMS)
 def list_keys(principal: AdminPrincipal, services: ServicesDep) -> KeyList:
     """The tenant's keys: scopes, times, never the secrets."""
     return KeyList(keys=[Key(**k) for k in services.accounts.list_keys(principal.tenant_id)])
 
 
-@router.delete("/keys/{key_id}", response_model=Key)
+@router.delete("/keys/{key_id}", response_model=Key, responses=ADMIN_ITEM_PROBLEMS)
 def revoke_key(key_id: KeyId, principal: AdminPrincipal, services: ServicesDep) -> Key:
     """Revoke a key: this process refuses it at once, other workers within CLAWTRACE_KEY_CACHE_SECONDS."""
     revoked = services.accounts.revoke_key(key_id.lower(), tenant_id=principal.tenant_id)

@@ -1,5 +1,5 @@
-"""schemathesis over the whole OpenAPI document against the live server, authenticated with a read key on a
-ticked lake: no answer is a 5xx, and every answer has a documented status, content type and schema."""
+"""schemathesis over the whole OpenAPI document against the live server, authenticated with a key of every
+scope on a ticked lake: no answer is a 5xx, and every answer has a documented status, content type and schema."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     engine = make_engine(lake.settings)
     accounts = Accounts(engine)
     accounts.create_tenant("a", tenant_id=lake.tenant_a)
-    key = accounts.create_key(lake.tenant_a, "read")["key"]
+    # Every scope, so the admin and ingest routes are exercised past their scope checks too.
+    key = accounts.create_key(lake.tenant_a, "read,ingest,admin")["key"]
     with serve_app(lake.settings) as api:
         yield {"url": api.url, "key": key}
     engine.dispose()
