@@ -255,6 +255,22 @@ class KeyCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_flush: float = 0.0
 
+    def peek(self, secret: str) -> tuple[bool, Principal | None]:
+        """(Whether the lookup is cached and fresh, its principal), without touching the database; a hit
+        counts as a use of the key. For the event loop: on a miss, run `lookup` in a thread."""
+        h = key_hash(secret)
+        with self._lock:
+            entry = self._entries.get(h)
+            if entry is None or entry.expires <= time.monotonic():
+                return False, None
+            if entry.principal is not None:
+                self._used[entry.principal.key_id] = _now()
+            return True, entry.principal
+
+    def usage_due(self) -> bool:
+        """Whether last-used times are waiting longer than the cache's bound to be written."""
+        return bool(self._used) and time.monotonic() - self._last_flush > max(self.ttl_s, 1.0)
+
     def lookup(self, secret: str) -> Principal | None:
         now = time.monotonic()
         h = key_hash(secret)

@@ -143,3 +143,16 @@ def test_the_openapi_ui_is_served_without_any_cdn(api: Running):
         for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
             assert asset in page.text and c.get(asset).status_code == 200
         assert c.get("/openapi.json").json()["info"]["title"] == "ClawTrace Lakehouse API"
+
+
+def test_peek_answers_from_the_cache_only_and_counts_a_hit_as_a_use(accounts: Accounts):
+    tenant = accounts.create_tenant("acme")["tenant_id"]
+    key = accounts.create_key(tenant, "read")
+    cache = KeyCache(accounts, ttl_s=3600)
+    assert cache.peek(key["key"]) == (False, None)
+    principal = cache.lookup(key["key"])
+    cache.flush_usage()
+    accounts.revoke_key(key["key_id"])
+    assert cache.peek(key["key"]) == (True, principal)
+    assert cache.peek("ct_live_" + "x" * 43) == (False, None)
+    assert cache._used == {key["key_id"]: cache._used[key["key_id"]]}
