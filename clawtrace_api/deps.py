@@ -59,7 +59,13 @@ _BEARER = "bearer "
 
 
 async def _principal(request: Request, services: ServicesDep) -> Principal:
-    # Async, so a cached key costs no thread hand-off: ingest checks a key on every event the plugin sends.
+    return await authenticate(request, services)
+
+
+async def authenticate(request: Request, services: Services, scope: Scope | None = None) -> Principal:
+    """The principal of the request's bearer key (401 without one, 403 when it lacks `scope`).
+
+    Async, so a cached key costs no thread hand-off: ingest checks a key on every event the plugin sends."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith(_BEARER):
         raise Problem(
@@ -76,15 +82,21 @@ async def _principal(request: Request, services: ServicesDep) -> Principal:
         await asyncio.to_thread(services.keys.flush_usage)
     if principal is None:
         raise Problem(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    if scope is not None:
+        _check_scope(principal, scope)
     return principal
+
+
+def _check_scope(principal: Principal, scope: Scope) -> None:
+    if scope not in principal.scopes:
+        raise Problem(403, "forbidden", f"this key lacks the {scope.value!r} scope")
 
 
 def require(scope: Scope) -> Any:
     """A dependency: the caller's principal, if its key has `scope` (403 otherwise)."""
 
     async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if scope not in principal.scopes:
-            raise Problem(403, "forbidden", f"this key lacks the {scope.value!r} scope")
+        _check_scope(principal, scope)
         return principal
 
     return Depends(dependency)

@@ -12,6 +12,7 @@ from clawtrace_api import docs, errors
 from clawtrace_api.accounts import Accounts, KeyCache
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
+from clawtrace_api.ingest.fast_path import IngestFastPath
 from clawtrace_api.routes import ROUTERS
 from clawtrace_pipelines.core.settings import Settings, get_settings
 
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["authorization", "content-type"],
         )
+    # Added last, so it runs first: the plugin's one-event POST skips the router (ingest/fast_path.py).
+    app.add_middleware(IngestFastPath)
     for router in ROUTERS:
         app.include_router(router)
     return app
