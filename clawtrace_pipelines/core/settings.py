@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     graph: str = Field(default="embedded", description="'embedded' or bolt://host:port")
     graph_user: str | None = Field(default=None, description="Bolt user; unset: no authentication")
     graph_password: SecretStr | None = Field(default=None, description="Bolt password (never logged)")
+    graph_reader_cache_mb: int = Field(
+        default=128,
+        ge=16,
+        description="Page cache of each tenant snapshot a reader keeps open (embedded graph; up to 8 open): "
+        "the API's memory is about this times the tenants it serves at once",
+    )
     db: str | None = Field(default=None, description="API database URI; unset: SQLite in the lake's state/")
 
     # S3 (and S3-compatible stores such as MinIO); unset values fall back to the standard AWS chain.

@@ -48,9 +48,9 @@ TENANT_COLUMN = "tenant"
 class _Opened:
     """One snapshot open read-only: its database, idle connections, and how many queries use it now."""
 
-    def __init__(self, number: int, path: Path, timeout_ms: int) -> None:
+    def __init__(self, number: int, path: Path, timeout_ms: int, cache_bytes: int = READER_BUFFER_POOL) -> None:
         self.number = number
-        self.db = lb.Database(str(path), read_only=True, buffer_pool_size=READER_BUFFER_POOL)
+        self.db = lb.Database(str(path), read_only=True, buffer_pool_size=cache_bytes)
         self.timeout_ms = timeout_ms
         self.idle: list[lb.Connection] = []
         self.users = 0
@@ -91,6 +91,7 @@ class EmbeddedClient:
         self.options = options or ClientOptions()
         self._home = GraphHome(graph_home(settings))
         self._open_tenants = max(1, open_tenants)
+        self._cache_bytes = settings.graph_reader_cache_mb * 1024 * 1024
         self._lock = threading.Lock()
         self._opened: OrderedDict[str, tuple[_Opened, tuple[int, int, int]]] = OrderedDict()
         self._closed = False
@@ -202,7 +203,7 @@ class EmbeddedClient:
                 self._opened[tenant] = (previous, stamp)
                 return previous
             try:
-                opened = _Opened(number, store.snapshots / str(number) / DB_FILE, self._timeout_ms())
+                opened = _Opened(number, store.snapshots / str(number) / DB_FILE, self._timeout_ms(), self._cache_bytes)
             except RuntimeError:
                 stamp = _stamp(store.pointer) or stamp
                 continue
