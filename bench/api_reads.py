@@ -179,12 +179,14 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
         for name, items in cases.items():
             for tenant, path, params in items[:WARMUP]:
                 clients[tenant].get(path, params=params)
-            times, errors = [], 0
+            times, errors, first_error = [], 0, None
             for tenant, path, params in items[WARMUP : WARMUP + args.iterations]:
                 t1 = time.perf_counter()
                 r = clients[tenant].get(path, params=params)
                 times.append((time.perf_counter() - t1) * 1000)
-                errors += r.status_code != 200
+                if r.status_code != 200:
+                    errors += 1
+                    first_error = first_error or f"{r.status_code}: {r.text[:300]}"
             entry = {
                 "p50_ms": _pct(times, 0.5),
                 "p95_ms": _pct(times, 0.95),
@@ -192,6 +194,8 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
                 "n": len(times),
                 "errors": errors,
             }
+            if first_error:
+                entry["first_error"] = first_error
             if name in TARGETS_P95_MS:
                 entry["target_p95_ms"] = TARGETS_P95_MS[name]
                 entry["meets_target"] = entry["p95_ms"] is not None and entry["p95_ms"] < TARGETS_P95_MS[name]

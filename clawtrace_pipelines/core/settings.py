@@ -36,10 +36,11 @@ class Settings(BaseSettings):
     graph_user: str | None = Field(default=None, description="Bolt user; unset: no authentication")
     graph_password: SecretStr | None = Field(default=None, description="Bolt password (never logged)")
     graph_reader_cache_mb: int = Field(
-        default=128,
+        default=256,
         ge=16,
         description="Page cache of each tenant snapshot a reader keeps open (embedded graph; up to 8 open): "
-        "the API's memory is about this times the tenants it serves at once",
+        "the API's memory is about this times the tenants it serves at once. A tenant-wide span scan of a "
+        "250k-span tenant failed with 128",
     )
     db: str | None = Field(default=None, description="API database URI; unset: SQLite in the lake's state/")
 
