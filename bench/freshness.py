@@ -108,7 +108,7 @@ def _one(client: httpx.Client, ingest_key: str, read_key: str, tenant: str, agen
 def _runs(dagster_home: Path) -> int:
     import dagster as dg
 
-    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(dagster_home))) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         # Only the sensor's runs: the 3-minute schedule may fire inside the window too.
         return len(instance.get_run_records(filters=dg.RunsFilter(tags={"clawtrace/trigger": "arrival"})))
 
