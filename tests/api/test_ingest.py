@@ -162,3 +162,30 @@ def test_the_openapi_document_describes_both_routes(api: Running) -> None:
         assert "202" in op["responses"] and "413" in op["responses"] and "503" in op["responses"]
         assert op["requestBody"]["content"]["application/json"]["example"]
     assert doc["components"]["schemas"]["IngestResult"]["examples"]
+
+
+def test_the_plugins_request_is_served_by_the_fast_path_and_nothing_else_is(api: Running, agent: dict) -> None:
+    from clawtrace_api.ingest.fast_path import IngestFastPath
+
+    stack = [m.cls for m in api.app.user_middleware]
+    assert IngestFastPath in stack
+    routed: list[str] = []
+    router = api.app.router
+    original = router.middleware_stack
+
+    async def spy(scope, receive, send):  # the router's entry: what the fast path must not reach
+        routed.append(scope["path"])
+        await original(scope, receive, send)
+
+    router.middleware_stack = spy
+    try:
+        with api.client(agent["api_key"]) as c:
+            env = envelope(agent["agent_id"])
+            assert (
+                c.post("/v1/traces/events", json=env, headers=plugin_headers(env, agent["tenant_id"])).status_code
+                == 202
+            )
+            assert c.post("/v1/traces/events/batch", json=[envelope(agent["agent_id"])]).status_code == 202
+    finally:
+        router.middleware_stack = original
+    assert routed == ["/v1/traces/events/batch"]
