@@ -104,7 +104,8 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        # DuckDB sums BIGINTs to HUGEINT, which arrives as a Decimal: a JSON number, like the column it sums.
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
