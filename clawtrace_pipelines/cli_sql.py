@@ -53,14 +53,28 @@ def sql(
     if output not in OUTPUT_FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
     settings = _settings(lake, table_format)
-    with open_analyst_sql(settings) as session:
-        if query is None:
+    if query is None:
+        with open_analyst_sql(settings) as session:
             _interactive(session, settings, dialect, output)
-            return
+        return
+    tables = _tables_read(query, dialect)
+    with open_analyst_sql(settings, tables=tables) as session:
         result = _run(session, query, dialect)
-        if result is None:
-            raise typer.Exit(2)
-        typer.echo(render(result, output))
+    if result is None:
+        raise typer.Exit(2)
+    typer.echo(render(result, output))
+
+
+def _tables_read(query: str, dialect: str) -> frozenset[str]:
+    """The lake tables a one-off query reads, so only their views are opened (exit 2 if it is refused)."""
+    from clawtrace_pipelines.core.lake.analyst_sql import SqlRefusedError, SqlSyntaxError, check_query
+    from clawtrace_pipelines.core.tables import ALL_TABLES
+
+    try:
+        return check_query(query, dialect, ALL_TABLES).tables
+    except (SqlRefusedError, SqlSyntaxError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _run(session: AnalystSql, query: str, dialect: str) -> SqlResult | None:

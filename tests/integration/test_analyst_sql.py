@@ -12,6 +12,7 @@ from clawtrace_pipelines.core.lake.analyst_sql import (
     SqlExecutionError,
     SqlRefusedError,
     SqlSyntaxError,
+    check_query,
     lake_view_sources,
     open_analyst_sql,
 )
@@ -99,7 +100,7 @@ def test_a_lake_with_no_tables_has_no_views_and_creates_none(tmp_path: Path, tab
     settings = Settings(lake=str(tmp_path / "lake"), table_format=table_format)
     assert lake_view_sources(settings) == {}
     assert not (tmp_path / "lake" / "tables").exists()
-    with open_analyst_sql(settings) as session, pytest.raises(SqlRefusedError, match="unknown table pg_spans"):
+    with open_analyst_sql(settings) as session, pytest.raises(SqlRefusedError, match="pg_spans has not been written"):
         session.query("SELECT * FROM pg_spans")
 
 
@@ -193,3 +194,17 @@ def test_generators_ctes_and_set_operations_are_reads(lake: Settings):
         cte = "WITH s AS (SELECT span_id FROM pg_spans) SELECT count(*) FROM s UNION ALL SELECT 1 ORDER BY 1"
         assert len(session.query(cte).rows()) == 2
         assert session.query("SELECT 1 AS a;").columns == ["a"]
+
+
+def test_a_one_off_query_opens_only_the_tables_it_reads(lake: Settings):
+    checked = check_query(
+        "WITH s AS (SELECT * FROM pg_spans) SELECT * FROM s JOIN clawtrace.silver.pg_traces USING (trace_id)",
+        "spark",
+        ALL_TABLES,
+    )
+    assert checked.tables == {"pg_spans", "pg_traces"}
+    with open_analyst_sql(lake, tables=checked.tables) as session:
+        assert set(session.views) == {"pg_spans", "pg_traces"}
+        assert session.query(checked.sql).table.num_rows > 0
+        with pytest.raises(SqlRefusedError, match="events_all has not been written"):
+            session.query("SELECT * FROM events_all")

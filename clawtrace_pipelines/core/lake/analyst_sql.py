@@ -10,7 +10,7 @@ any other file, attach a database, install an extension or change a setting, wha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,13 @@ import pyarrow as pa
 
 from clawtrace_pipelines.core.errors import ClawTraceError
 from clawtrace_pipelines.core.lake import open_table
-from clawtrace_pipelines.core.lake.analyst_sql_guard import DIALECTS, SqlRefusedError, SqlSyntaxError, to_duckdb
+from clawtrace_pipelines.core.lake.analyst_sql_guard import (
+    DIALECTS,
+    CheckedQuery,
+    SqlRefusedError,
+    SqlSyntaxError,
+    check_query,
+)
 from clawtrace_pipelines.core.lake.duck import connect
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import ALL_TABLES
@@ -28,11 +34,13 @@ from clawtrace_pipelines.core.tables import ALL_TABLES
 __all__ = [
     "DIALECTS",
     "AnalystSql",
+    "CheckedQuery",
     "SqlExecutionError",
     "SqlRefusedError",
     "SqlResult",
     "SqlSyntaxError",
     "attach_lake_views",
+    "check_query",
     "lake_view_sources",
     "open_analyst_sql",
 ]
@@ -61,17 +69,20 @@ class SqlResult:
         return list(zip(*columns, strict=True)) if columns else []
 
 
-def lake_view_sources(settings: Settings) -> dict[str, str]:
-    """The DuckDB table expression of every lake table that exists, by table name.
+def lake_view_sources(settings: Settings, names: Collection[str] | None = None) -> dict[str, str]:
+    """The DuckDB table expression of every lake table that exists (or of those of `names`), by name.
 
     Args:
         settings: the lake.
+        names: only these tables (a one-off query opens just what it reads); None: every lake table.
 
     Returns:
         `{name: "delta_scan('...')" or "iceberg_scan('...')"}`; a table never written is absent.
     """
     sources: dict[str, str] = {}
     for name, spec in ALL_TABLES.items():
+        if names is not None and name not in names:
+            continue
         table = open_table(spec, settings)
         # exists() first: duckdb_source() would create the missing table, and a query must not write.
         if table.exists():
@@ -79,7 +90,13 @@ def lake_view_sources(settings: Settings) -> dict[str, str]:
     return sources
 
 
-def attach_lake_views(con: duckdb.DuckDBPyConnection, settings: Settings, *, lock: bool = True) -> dict[str, str]:
+def attach_lake_views(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    lock: bool = True,
+    names: Collection[str] | None = None,
+) -> dict[str, str]:
     """Create a temporary view per existing lake table on `con` (lake extensions already loaded), then,
     with `lock`, confine the connection to the tables' folders and lock its configuration.
 
@@ -88,11 +105,12 @@ def attach_lake_views(con: duckdb.DuckDBPyConnection, settings: Settings, *, loc
         settings: the lake.
         lock: turn external access off (but for the tables' folders) and lock the configuration; after
             this the connection can read nothing else and change no setting.
+        names: only these tables (see `lake_view_sources`).
 
     Returns:
         The view sources by name, as `lake_view_sources`.
     """
-    sources = lake_view_sources(settings)
+    sources = lake_view_sources(settings, names)
     for name, source in sources.items():
         # Temporary: a connection on a database file must not store views pinned to one snapshot.
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM {source}')
@@ -139,23 +157,25 @@ class AnalystSql:
             SqlExecutionError: DuckDB could not run it.
             ValueError: an unknown dialect.
         """
-        duck_sql = to_duckdb(sql, dialect, self.views)
+        checked = check_query(sql, dialect, self.views)
         try:
-            table = self.con.execute(duck_sql).to_arrow_table()
+            table = self.con.execute(checked.sql).to_arrow_table()
         except duckdb.Error as exc:
             raise SqlExecutionError(str(exc)) from exc
-        return SqlResult(duck_sql, table)
+        return SqlResult(checked.sql, table)
 
     def close(self) -> None:
         self.con.close()
 
 
 @contextmanager
-def open_analyst_sql(settings: Settings) -> Iterator[AnalystSql]:
+def open_analyst_sql(settings: Settings, tables: Collection[str] | None = None) -> Iterator[AnalystSql]:
     """An `AnalystSql` over the lake, closed on exit.
 
     Args:
         settings: the lake.
+        tables: views for only these tables (`check_query(...).tables` of a one-off query: opening every
+            table's log costs a cold process more than the query); None: every lake table.
 
     Yields:
         The locked connection with a view per existing lake table.
@@ -165,7 +185,7 @@ def open_analyst_sql(settings: Settings) -> Iterator[AnalystSql]:
     """
     con = connect(settings)
     try:
-        views = attach_lake_views(con, settings)
+        views = attach_lake_views(con, settings, names=tables)
         yield AnalystSql(con, views)
     finally:
         con.close()

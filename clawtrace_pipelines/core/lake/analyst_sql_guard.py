@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Final
 
 import sqlglot
@@ -20,6 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 
 from clawtrace_pipelines.core.errors import ClawTraceError
+from clawtrace_pipelines.core.tables import ALL_TABLES
 
 DIALECTS: Final = ("duckdb", "spark", "databricks", "trino", "postgres", "snowflake")
 
@@ -62,8 +64,21 @@ class SqlSyntaxError(ClawTraceError, ValueError):
     """Analyst SQL that does not parse in its dialect."""
 
 
+@dataclass(frozen=True)
+class CheckedQuery:
+    """A read the gate let through: its DuckDB SQL and the lake tables it reads."""
+
+    sql: str
+    tables: frozenset[str]
+
+
 def to_duckdb(sql: str, dialect: str, views: Collection[str]) -> str:
-    """The DuckDB SQL of one read query over the lake views, refusing anything else.
+    """The DuckDB SQL of one read query over the lake views, refusing anything else (see `check_query`)."""
+    return check_query(sql, dialect, views).sql
+
+
+def check_query(sql: str, dialect: str, views: Collection[str]) -> CheckedQuery:
+    """Check that `sql` is one read over the lake views, and write it in DuckDB's dialect.
 
     Catalog and schema qualifiers of a view name are dropped, so the original's `clawtrace.silver.pg_spans`
     reads the local `pg_spans`.
@@ -74,7 +89,7 @@ def to_duckdb(sql: str, dialect: str, views: Collection[str]) -> str:
         views: the view names the query may read.
 
     Returns:
-        The query written in DuckDB's dialect.
+        The query in DuckDB's dialect and the views it reads.
 
     Raises:
         SqlRefusedError: not exactly one read, or a read of anything but the views (files, URLs, settings).
@@ -93,8 +108,8 @@ def to_duckdb(sql: str, dialect: str, views: Collection[str]) -> str:
     tree = trees[0]
     if not isinstance(tree, exp.Query | exp.Values):
         raise SqlRefusedError(f"refused: {tree.key.upper()} is not a read; only SELECT, WITH and VALUES run here")
-    _check_tree(tree, {v.lower() for v in views})
-    return tree.sql(dialect="duckdb")
+    tables = _check_tree(tree, {v.lower() for v in views})
+    return CheckedQuery(tree.sql(dialect="duckdb"), frozenset(tables))
 
 
 def _check_statement_words(sql: str, dialect: str) -> None:
@@ -120,39 +135,44 @@ def _check_statement_words(sql: str, dialect: str) -> None:
         raise SqlRefusedError(f"refused: {first} is not a read; only SELECT, WITH and VALUES run here")
 
 
-def _check_tree(tree: exp.Expr, views: set[str]) -> None:
+def _check_tree(tree: exp.Expr, views: set[str]) -> set[str]:
+    """The views the tree reads; raises on anything that is not part of a read of them."""
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    read: set[str] = set()
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             what = "SELECT ... INTO" if isinstance(node, exp.Into) else node.key.upper()
             raise SqlRefusedError(f"refused: {what} is not a read; only SELECT, WITH and VALUES run here")
         if isinstance(node, exp.Table):
-            _check_table(node, views, ctes)
+            read |= _check_table(node, views, ctes)
         elif isinstance(node, exp.Func):
             name = _function_name(node)
             if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_PREFIXES):
                 raise SqlRefusedError(f"refused: function {name}() reads outside the lake views")
+    return read
 
 
-def _check_table(table: exp.Table, views: set[str], ctes: set[str]) -> None:
+def _check_table(table: exp.Table, views: set[str], ctes: set[str]) -> set[str]:
     source = table.this
     if isinstance(source, exp.Func):
         if isinstance(source, _GENERATORS):
-            return
+            return set()
         name = _function_name(source)
         raise SqlRefusedError(f"refused: table function {name}() reads outside the lake views; query the views by name")
     if not isinstance(source, exp.Identifier):
         raise SqlRefusedError(f"refused: {table.sql('duckdb')!r} is not a lake view")
     name = source.name
     if not table.db and name.lower() in ctes:
-        return
+        return set()
     if name.lower() in views:
         # The original's three-part names (clawtrace.silver.pg_spans) read the local view.
         table.set("db", None)
         table.set("catalog", None)
-        return
+        return {name.lower()}
     if any(c in name for c in "/\\:") or "." in name:
         raise SqlRefusedError(f"refused: {name!r} is a file path or URL; only the lake views can be read")
+    if name.lower() in ALL_TABLES:
+        raise SqlRefusedError(f"refused: table {name} has not been written yet (run a tick first)")
     raise SqlRefusedError(
         f"refused: unknown table {table.sql('duckdb')}; the lake views are {', '.join(sorted(views))}"
     )
