@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.analyst_sql import (
     SqlExecutionError,
     SqlRefusedError,
@@ -17,8 +18,9 @@ from clawtrace_pipelines.core.lake.analyst_sql import (
     open_analyst_sql,
 )
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import ALL_TABLES
+from clawtrace_pipelines.core.tables import ALL_TABLES, EVENTS_ALL
 from tests.integration.analyst_lake import shared_lake
+from tests.integration.test_lake_tables import DAY1, DAY2, events
 
 
 @pytest.fixture
@@ -208,3 +210,25 @@ def test_a_one_off_query_opens_only_the_tables_it_reads(lake: Settings):
         assert session.query(checked.sql).table.num_rows > 0
         with pytest.raises(SqlRefusedError, match="events_all has not been written"):
             session.query("SELECT * FROM events_all")
+
+
+def test_iceberg_locations_read_from_the_sqlite_catalog_are_pyicebergs(tmp_path_factory: pytest.TempPathFactory):
+    lake = shared_lake(tmp_path_factory, "iceberg")
+    fast = lake_view_sources(lake)
+    assert fast and all(source.startswith("iceberg_scan(") for source in fast.values())
+    assert fast == {
+        name: open_table(spec, lake).duckdb_source()
+        for name, spec in ALL_TABLES.items()
+        if open_table(spec, lake).exists()
+    }
+
+
+def test_a_commit_after_the_lake_was_read_shows_in_the_next_session(tmp_path: Path, table_format: str):
+    settings = Settings(lake=str(tmp_path / "lake"), table_format=table_format)
+    table = open_table(EVENTS_ALL, settings)
+    table.merge(events(DAY1, range(3)))
+    with open_analyst_sql(settings) as session:
+        assert session.query("SELECT count(*) FROM events_all").rows() == [(3,)]
+    table.merge(events(DAY2, range(5)))
+    with open_analyst_sql(settings) as session:
+        assert session.query("SELECT count(*) FROM events_all").rows() == [(8,)]

@@ -28,6 +28,7 @@ from clawtrace_pipelines.core.lake.analyst_sql_guard import (
     check_query,
 )
 from clawtrace_pipelines.core.lake.duck import connect
+from clawtrace_pipelines.core.lake.iceberg_locations import metadata_locations, sqlite_catalog_path
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import ALL_TABLES
 
@@ -77,13 +78,22 @@ def lake_view_sources(settings: Settings, names: Collection[str] | None = None) 
         names: only these tables (a one-off query opens just what it reads); None: every lake table.
 
     Returns:
-        `{name: "delta_scan('...')" or "iceberg_scan('...')"}`; a table never written is absent.
+        `{name: "delta_scan('...')" or "iceberg_scan('...')"}`; a table never written is absent. With a
+        SQLite Iceberg catalog the locations are read from it directly (see `iceberg_locations`).
     """
+    wanted = [name for name in ALL_TABLES if names is None or name in names]
+    if settings.table_format == "iceberg":
+        path = sqlite_catalog_path(settings)
+        locations = None if path is None else metadata_locations(settings, path, wanted)
+        if locations is not None:
+            return {
+                name: "iceberg_scan('{}')".format(locations[name].replace("'", "''"))
+                for name in wanted
+                if name in locations
+            }
     sources: dict[str, str] = {}
-    for name, spec in ALL_TABLES.items():
-        if names is not None and name not in names:
-            continue
-        table = open_table(spec, settings)
+    for name in wanted:
+        table = open_table(ALL_TABLES[name], settings)
         # exists() first: duckdb_source() would create the missing table, and a query must not write.
         if table.exists():
             sources[name] = table.duckdb_source()
