@@ -30,7 +30,8 @@ class AnalystDuckDBResource(DuckDBResource):
     `clawtrace sql`, for an asset or a notebook (`with analyst_duckdb.get_connection() as con: ...`).
 
     With `lock` (the default) the connection can read only the lake tables' folders and change no setting;
-    an asset that must write files elsewhere sets `lock=False`.
+    an asset that must write files elsewhere sets `lock=False`. DuckDB applies the lock to the whole database
+    instance, so keep the default in-memory `database` (or a file no other resource opens in this process).
     """
 
     database: str = ":memory:"

@@ -67,3 +67,9 @@ def test_the_analyst_sql_kernel_loads_without_dagster():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("table", ["csv.`/etc/passwd`", "parquet.`s3://bucket/key`", "delta.`/tmp/elsewhere`"])
+def test_spark_path_tables_are_refused_as_file_paths(table: str):
+    with pytest.raises(SqlRefusedError, match="is a file path or URL"):
+        check_query(f"SELECT * FROM {table}", "spark", VIEWS)
