@@ -267,6 +267,7 @@ def _mount_graph_commands() -> None:
     from clawtrace_pipelines.cli_accounts import agents_app, keys_app, tenants_app
     from clawtrace_pipelines.cli_graph import graph_app
     from clawtrace_pipelines.cli_silver import silver_app
+    from clawtrace_pipelines.cli_sql import sql
 
     app.add_typer(tenants_app, name="tenants", help="Tenants of the API.")
     app.add_typer(agents_app, name="agents", help="Agents and their ingest keys; delete or purge one.")
@@ -274,6 +275,7 @@ def _mount_graph_commands() -> None:
 
     app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
     app.add_typer(silver_app, name="silver", help="Silver's dead letters: list them, queue them again.")
+    app.command("sql")(sql)
 
 
 _mount_graph_commands()

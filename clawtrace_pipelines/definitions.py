@@ -11,7 +11,7 @@ from clawtrace_pipelines.assets.maintenance import lake_maintenance
 from clawtrace_pipelines.assets.reference import model_prices, model_resolution
 from clawtrace_pipelines.assets.silver import build_silver_models
 from clawtrace_pipelines.jobs import lake_maintenance_job, lakehouse_tick
-from clawtrace_pipelines.resources import LakehouseResource
+from clawtrace_pipelines.resources import AnalystDuckDBResource, LakehouseResource
 from clawtrace_pipelines.schedules import daily_maintenance, daily_reconcile, tick_every_3_minutes
 from clawtrace_pipelines.sensors import tick_on_arrival
 
@@ -35,7 +35,8 @@ def build_definitions() -> dg.Definitions:
         jobs=[lakehouse_tick, lake_maintenance_job],
         schedules=[tick_every_3_minutes, daily_reconcile, daily_maintenance],
         sensors=[tick_on_arrival],
-        resources={"lakehouse": LakehouseResource()},
+        # analyst_duckdb: the lake tables as DuckDB views by name, as `clawtrace sql` sees them.
+        resources={"lakehouse": LakehouseResource(), "analyst_duckdb": AnalystDuckDBResource()},
     )
 
 

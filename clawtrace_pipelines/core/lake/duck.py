@@ -19,6 +19,8 @@ from clawtrace_pipelines.core.settings import Settings
 
 # iceberg reads Avro manifests through the avro extension, so avro must be loaded first.
 LAKE_EXTENSIONS = ("avro", "httpfs", "delta", "iceberg")
+# Extensions come only from the wheels: DuckDB must never try to download or autoload one.
+OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 class ExtensionNotFoundError(ClawTraceError):
@@ -68,19 +70,33 @@ def connect(settings: Settings | None = None, database: str = ":memory:") -> duc
         ExtensionNotFoundError: an extension package is missing.
     """
     paths = [extension_path(name) for name in LAKE_EXTENSIONS]
-    con = duckdb.connect(
-        database,
-        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-    )
+    con = duckdb.connect(database, config=dict(OFFLINE_CONFIG))
     try:
-        for path in paths:
-            con.execute(f"LOAD '{_quote(str(path))}'")
-        if settings is not None and settings.lake_is_remote and settings.lake.startswith(("s3://", "s3a://")):
-            _create_s3_secret(con, settings)
+        load_lake_extensions(con, settings, paths)
     except Exception:
         con.close()
         raise
     return con
+
+
+def load_lake_extensions(
+    con: duckdb.DuckDBPyConnection, settings: Settings | None, paths: list[Path] | None = None
+) -> None:
+    """LOAD avro, httpfs, delta and iceberg from their wheels into an open connection (one opened elsewhere,
+    e.g. by dagster-duckdb), and register the lake's S3 secret when the lake is on S3.
+
+    Args:
+        con: the connection; open it with `OFFLINE_CONFIG` so nothing is fetched on first use.
+        settings: the lake whose credentials to register; None registers none.
+        paths: the extension files, when already resolved.
+
+    Raises:
+        ExtensionNotFoundError: an extension package is missing.
+    """
+    for path in paths if paths is not None else [extension_path(name) for name in LAKE_EXTENSIONS]:
+        con.execute(f"LOAD '{_quote(str(path))}'")
+    if settings is not None and settings.lake_is_remote and settings.lake.startswith(("s3://", "s3a://")):
+        _create_s3_secret(con, settings)
 
 
 def _create_s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
