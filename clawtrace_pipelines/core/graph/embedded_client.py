@@ -223,6 +223,10 @@ class EmbeddedClient:
             message = str(exc)
             if message.startswith("Interrupted"):
                 raise GraphTimeoutError(f"query ran longer than {self.options.timeout_s}s") from exc
+            if message.startswith("Buffer manager exception"):
+                # The snapshot's page cache is too small for this query: a capacity limit, not a bad query
+                # (the API answers 503; CLAWTRACE_GRAPH_READER_CACHE_MB raises the cache).
+                raise GraphUnavailableError(f"the graph's page cache is full: {message}") from exc
             raise GraphQueryError(message) from exc
         results = result if isinstance(result, list) else [result]
         try:
