@@ -17,7 +17,7 @@ import pytest
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import SILVER_TABLES, TableSpec
+from clawtrace_pipelines.core.tables import PUBLISHED_TABLES, SILVER_TABLES, TableSpec
 from clawtrace_pipelines.lib import silver_publish
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
@@ -35,7 +35,7 @@ def _rows(settings: Settings, spec: TableSpec) -> list[dict]:
 
 
 def _silver(settings: Settings) -> dict[str, list[dict]]:
-    return {spec.name: _rows(settings, spec) for spec in SILVER_TABLES}
+    return {spec.name: _rows(settings, spec) for spec in PUBLISHED_TABLES}
 
 
 def _copy_raw(source: Path, target: Path, files: list[Path]) -> None:
