@@ -14,7 +14,7 @@ import pytest
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import PG_SPANS, PG_TRACES, PUBLISHED_TABLES, TableSpec
+from clawtrace_pipelines.core.tables import LLM_SPEND_DAILY, PG_SPANS, PG_TRACES, PUBLISHED_TABLES, TableSpec
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
@@ -132,6 +132,11 @@ def test_late_event_before_a_trace_start_moves_it_to_the_earlier_day(tmp_path: P
     spans = _rows(settings, PG_SPANS)
     assert {r["trace_date"].isoformat() for r in spans} == {"2026-03-01"}
     assert len(spans) == 3
+    # The day's LLM spend moved with it: the old day's group is replaced (now empty), not left behind.
+    spend = _rows(settings, LLM_SPEND_DAILY)
+    assert [(r["day"].isoformat(), r["model"], r["llm_calls"]) for r in spend] == [
+        ("2026-03-01", "claude-sonnet-4-5", 1)
+    ]
 
 
 def _tick_now(settings: Settings) -> None:
