@@ -173,7 +173,15 @@ def _apply(
 ) -> None:
     built = pub.built
     if step in tables and step != ENTITLEMENTS.name and step not in built:
-        log.warning("silver: the journal %s has no rows for %s; skipped", pub.journal_id, step)
+        # A journal of an earlier release, from before the table existed. Skipped rather than failing every run;
+        # the next recomputation of a (tenant, day) group corrects it, a group only this journal named (a moved
+        # trace's old day) waits for a backfill of that day.
+        log.warning(
+            "silver: the journal %s has no rows for %s; skipped (backfill the days %s if they look stale)",
+            pub.journal_id,
+            step,
+            ", ".join(d.isoformat() for d in pub.rollup_days),
+        )
     elif step == "delete_moved":
         for old_day, tenant, ids in pub.moved:
             counts.moved_traces += len(ids)
