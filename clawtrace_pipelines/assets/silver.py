@@ -1,8 +1,9 @@
 """Silver: the dbt models as Dagster assets, run in-process on the traces each tick touched.
 
-Lineage in the UI: raw_events -> events_all -> stg_events -> int_* -> pg_* / span_rollup. The published
-models (group `silver`) are the lake tables; the staging and intermediate models (group `silver_work`) live
-only in the tick's work database. dbt's data tests are asset checks; unit tests run in the test suite.
+Lineage in the UI: raw_events -> events_all -> stg_events -> int_* -> pg_* / span_rollup / llm_spend_daily.
+The published models are the lake tables (group `silver`, and `gold` for those under `dbt/models/gold/`); the
+staging and intermediate models (group `silver_work`) live only in the tick's work database. dbt's data tests
+are asset checks; unit tests run in the test suite.
 """
 # No `from __future__ import annotations`: Dagster reads config and resource types at runtime.
 
@@ -25,6 +26,12 @@ def _published(props: Mapping[str, Any]) -> bool:
     )
 
 
+def _layer(props: Mapping[str, Any]) -> str:
+    """A published model's group: its folder under models/ (`gold/` -> gold), else silver."""
+    fqn = props.get("fqn") or []
+    return "gold" if len(fqn) > 2 and fqn[1] == "gold" else "silver"
+
+
 class SilverTranslator(DagsterDbtTranslator):
     """Flat asset keys (the table names), groups by role, and lake kinds on the published tables."""
 
@@ -39,7 +46,9 @@ class SilverTranslator(DagsterDbtTranslator):
             return spec
         if _published(props):
             return spec.replace_attributes(
-                key=dg.AssetKey(props["name"]), group_name="silver", kinds={"dbt", "duckdb", "deltalake", "iceberg"}
+                key=dg.AssetKey(props["name"]),
+                group_name=_layer(props),
+                kinds={"dbt", "duckdb", "deltalake", "iceberg"},
             )
         return spec.replace_attributes(key=dg.AssetKey(props["name"]), group_name="silver_work")
 
@@ -87,7 +96,7 @@ def build_silver_models() -> dg.AssetsDefinition:
     )
     def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
         """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
-        in-process; publish traces, spans, edges, agents, tenants and the rollup."""
+        in-process; publish traces, spans, edges, agents, tenants, the rollup and the gold llm_spend_daily."""
         settings = lakehouse.settings()
         report = run_silver(settings)
         context.log.info(

@@ -270,6 +270,31 @@ SPAN_ROLLUP = TableSpec(
     description="Silver: calls, errors, tokens, cost and p50/p95 duration per (tenant, agent, day, actor).",
 )
 
+LLM_SPEND_DAILY = TableSpec(
+    name="llm_spend_daily",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("day", pa.date32()),
+        # "" when a call named none: a key column cannot be null, and "" sorts and groups like any value.
+        _req("provider", pa.string()),
+        _req("model", pa.string()),
+        _req("llm_calls", pa.int64()),
+        _req("input_tokens", pa.int64()),
+        _req("cache_read_tokens", pa.int64()),
+        _req("cache_write_tokens", pa.int64()),
+        _req("output_tokens", pa.int64()),
+        _req("total_tokens", pa.int64()),
+        _req("cost_usd", USD),
+        _req("unpriced_calls", pa.int64()),
+    ),
+    keys=("day", "tenant_id", "agent_id", "provider", "model"),
+    partition_by=("day",),
+    sort_by=("tenant_id", "agent_id"),
+    description="Gold: LLM calls, tokens by kind, USD cost and unpriced calls per (tenant, agent, provider, model, "
+    "day).",
+)
+
 SILVER_DEAD_LETTERS = TableSpec(
     name="silver_dead_letters",
     schema=_cols(
@@ -334,6 +359,10 @@ MODEL_PRICES = TableSpec(
 
 
 SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
+# Aggregates for people (FinOps, owners) rather than the graph; built in the same dbt build as silver.
+GOLD_TABLES = (LLM_SPEND_DAILY,)
+# What one silver run builds and publishes through one journal.
+PUBLISHED_TABLES = (*SILVER_TABLES, *GOLD_TABLES)
 
 ALL_TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -341,7 +370,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         EVENTS_ALL,
         EVENTS_REJECTED,
         PROCESSED_FILES,
-        *SILVER_TABLES,
+        *PUBLISHED_TABLES,
         SILVER_DEAD_LETTERS,
         ENTITLEMENTS,
         MODEL_PRICES,

@@ -19,6 +19,7 @@ from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import (
     EVENTS_ALL,
     EVENTS_REJECTED,
+    LLM_SPEND_DAILY,
     PG_AGENTS,
     PG_CHILD_OF_EDGES,
     PG_SPANS,
@@ -33,7 +34,15 @@ from clawtrace_pipelines.lib.lake_lock import LakeLock
 log = logging.getLogger(__name__)
 
 # Every table with an agent_id column, children before parents.
-_BY_AGENT: tuple[TableSpec, ...] = (PG_CHILD_OF_EDGES, PG_SPANS, PG_TRACES, SPAN_ROLLUP, PG_AGENTS, EVENTS_REJECTED)
+_BY_AGENT: tuple[TableSpec, ...] = (
+    PG_CHILD_OF_EDGES,
+    PG_SPANS,
+    PG_TRACES,
+    SPAN_ROLLUP,
+    LLM_SPEND_DAILY,
+    PG_AGENTS,
+    EVENTS_REJECTED,
+)
 
 
 def purge_agent(settings: Settings, tenant_id: str, agent_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, SILVER_TABLES
+from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.lib import silver_dead_letters
 from clawtrace_pipelines.lib.dbt_runner import invoke_dbt
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
@@ -127,7 +127,7 @@ class ChunkBuilder:
 
     def _publish(self, inputs: SilverInputs, rows: dict[str, pa.Table]) -> None:
         t0 = time.perf_counter()
-        built = {spec.name: conform(rows[spec.name], spec) for spec in SILVER_TABLES}
+        built = {spec.name: conform(rows[spec.name], spec) for spec in PUBLISHED_TABLES}
         publication = Publication(
             built=built,
             moved=moved_traces(inputs.prior, built[PG_TRACES.name]),
@@ -143,7 +143,7 @@ def _read_models(database: Path) -> dict[str, pa.Table]:
     con = duckdb.connect(str(database), read_only=True)
     try:
         return {
-            spec.name: con.execute(f'SELECT * FROM main."{spec.name}"').fetch_arrow_table() for spec in SILVER_TABLES
+            spec.name: con.execute(f'SELECT * FROM main."{spec.name}"').fetch_arrow_table() for spec in PUBLISHED_TABLES
         }
     finally:
         con.close()

@@ -5,7 +5,8 @@ Every read names the partitions (dates) and keys it needs, so a tick's I/O follo
 - prior `pg_traces` rows: the queued traces, in the dates within `trace_max_days` of each trace's queued
   events (no trace spans longer, so its start date is among them);
 - bronze events: those traces, in the days between their earliest and latest known event, in that time range;
-- the spans of the same (tenant, day) groups (for the rollup's percentiles, which are not mergeable);
+- the spans of the same (tenant, day) groups (for the rollup's percentiles, which are not mergeable, and
+  llm_spend_daily, replaced by the same groups);
 - the prior rows of their agents and tenants, by key.
 """
 
@@ -37,6 +38,9 @@ ROLLUP_SPAN_COLUMNS = [
     "trace_date",
     "actor_type",
     "actor_label",
+    # llm_spend_daily groups by them.
+    "provider",
+    "model",
     "has_error",
     "duration_ms",
     "input_tokens",

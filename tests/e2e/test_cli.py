@@ -10,7 +10,7 @@ from pathlib import Path
 
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, SILVER_TABLES
+from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES
 
 CLI = [sys.executable, "-m", "clawtrace_pipelines.cli"]
 
@@ -50,13 +50,13 @@ def test_simulate_then_tick_loads_exactly_the_expected_events_and_a_second_tick_
     assert first["pg_traces"]["rows_written"] == first["pg_traces"]["traces_touched"] > 0
     assert all(v == "passed" for k, v in first.items() if k.startswith("check:")), first
     table = open_table(EVENTS_ALL, Settings(lake=lake))
-    versions = {spec.name: open_table(spec, Settings(lake=lake)).version() for spec in (EVENTS_ALL, *SILVER_TABLES)}
+    versions = {spec.name: open_table(spec, Settings(lake=lake)).version() for spec in (EVENTS_ALL, *PUBLISHED_TABLES)}
     second = json.loads(run("tick", "--lake", lake, env=env))
     assert second["events_all"]["files"] == 0
     assert second["pg_traces"]["traces_touched"] == 0
     # Nothing new: no table got a new version.
     assert {
-        spec.name: open_table(spec, Settings(lake=lake)).version() for spec in (EVENTS_ALL, *SILVER_TABLES)
+        spec.name: open_table(spec, Settings(lake=lake)).version() for spec in (EVENTS_ALL, *PUBLISHED_TABLES)
     } == versions
     assert table.count() == manifest["expected_events"]
     traces = open_table(PG_TRACES, Settings(lake=lake)).read(columns=["event_count"])

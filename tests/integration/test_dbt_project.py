@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from clawtrace_pipelines.core.tables import EVENTS_ALL, SILVER_TABLES
+from clawtrace_pipelines.core.tables import EVENTS_ALL, PUBLISHED_TABLES
 from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, ensure_manifest, invoke_dbt
 from clawtrace_pipelines.lib.silver_stage import EVENT_COLUMNS, ROLLUP_SPAN_COLUMNS, stage
 
@@ -17,7 +17,7 @@ from clawtrace_pipelines.lib.silver_stage import EVENT_COLUMNS, ROLLUP_SPAN_COLU
 def _empty_work_database(path: Path) -> None:
     """The staged inputs, empty, as a tick stages them (unit tests need their parents' column types)."""
     events = pa.schema([EVENTS_ALL.schema.field(c) for c in EVENT_COLUMNS]).empty_table()
-    specs = {spec.name: spec for spec in SILVER_TABLES}
+    specs = {spec.name: spec for spec in PUBLISHED_TABLES}
     rollup = pa.schema([specs["pg_spans"].schema.field(c) for c in ROLLUP_SPAN_COLUMNS]).empty_table()
     stage(
         path,
@@ -84,7 +84,7 @@ def test_every_built_column_is_documented_and_every_documented_column_exists(
 def test_every_model_is_documented_and_keys_are_tested() -> None:
     manifest = json.loads(ensure_manifest().read_text())
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    assert {spec.name for spec in SILVER_TABLES} <= set(models)
+    assert {spec.name for spec in PUBLISHED_TABLES} <= set(models)
     for name, node in models.items():
         assert node["description"], f"{name} has no description"
     tested = {
@@ -92,9 +92,11 @@ def test_every_model_is_documented_and_keys_are_tested() -> None:
         for n in manifest["nodes"].values()
         if n["resource_type"] == "test" and n.get("attached_node") and "unique" in n["name"]
     }
-    assert {spec.name for spec in SILVER_TABLES} <= tested, "every silver model needs a uniqueness test on its key"
+    assert {spec.name for spec in PUBLISHED_TABLES} <= tested, (
+        "every published model needs a uniqueness test on its key"
+    )
     # The published models produce exactly the columns of their lake tables.
-    for spec in SILVER_TABLES:
+    for spec in PUBLISHED_TABLES:
         documented = set(models[spec.name]["columns"])
         assert documented <= set(spec.column_names), f"{spec.name} documents unknown columns"
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
-from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, SILVER_TABLES
+from clawtrace_pipelines.core.tables import EVENTS_ALL, GOLD_TABLES, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.definitions import build_definitions, defs
 from clawtrace_pipelines.partitions import partition_key
 from tests.factories import batch_path, ndjson, record, write_raw
@@ -25,14 +25,19 @@ def test_definitions_pin_asset_keys_and_groups():
         "events_rejected": "bronze",
         **dict.fromkeys(("stg_events", "int_spans", "int_span_usage", "int_span_costs"), "silver_work"),
         **{t.name: "silver" for t in SILVER_TABLES},
+        "llm_spend_daily": "gold",
         "silver_dead_letters": "silver",
         "lake_maintenance": "maintenance",
         "model_prices": "reference",
         "model_resolution": "reference",
         "graph": "graph",
     }
+    assert {t.name for t in GOLD_TABLES} == {"llm_spend_daily"}
     job = defs().resolve_job_def("lakehouse_tick")
     assert job.tags.get("clawtrace/lane") == "lakehouse"
+    # The tick materializes every layer, gold included.
+    ticked = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert {"events_all", "pg_traces", "span_rollup", "llm_spend_daily", "graph"} <= ticked
 
 
 # Every asset's direct upstream keys, as the UI draws them: raw files -> bronze -> staging -> intermediate ->
@@ -53,6 +58,7 @@ LINEAGE = {
     "pg_spans": {"int_spans", "int_span_costs"},
     "pg_child_of_edges": {"pg_spans"},
     "span_rollup": {"pg_spans"},
+    "llm_spend_daily": {"pg_spans"},
     "silver_dead_letters": {"pg_traces"},
     "graph": {"pg_tenants", "pg_agents", "pg_traces", "pg_spans", "pg_child_of_edges"},
     # Maintenance runs after every lake table that is an asset (not the processed-files log or the entitlements,
@@ -62,7 +68,7 @@ LINEAGE = {
         "events_rejected",
         "model_prices",
         "silver_dead_letters",
-        *(t.name for t in SILVER_TABLES),
+        *(t.name for t in PUBLISHED_TABLES),
     },
 }
 
@@ -87,12 +93,12 @@ def test_dbt_data_tests_are_checks_of_their_models_and_every_silver_key_is_check
         "int_span_usage",
         "int_span_costs",
         "silver_dead_letters",
-    } | {t.name for t in SILVER_TABLES}
+    } | {t.name for t in PUBLISHED_TABLES}
     assert checks["silver_dead_letters"] == {"no_dead_letters"}
     assert {"event_id_unique", "files_reconcile"} <= checks["events_all"]
     # The uniqueness test on each silver table's merge key (dbt names it after the model and its columns); the
     # partition column is in the merge key only for pruning, the row key is the rest.
-    for spec in SILVER_TABLES:
+    for spec in PUBLISHED_TABLES:
         key = [column for column in spec.keys if column not in spec.partition_by]
         assert any(name.startswith("unique") and all(c in name for c in key) for name in checks[spec.name]), (
             f"{spec.name} has no uniqueness check on {key}"

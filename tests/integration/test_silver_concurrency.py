@@ -17,7 +17,7 @@ import pytest
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import SILVER_TABLES, TableSpec
+from clawtrace_pipelines.core.tables import LLM_SPEND_DAILY, PUBLISHED_TABLES, SILVER_TABLES, TableSpec
 from clawtrace_pipelines.lib import silver_publish
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
@@ -35,7 +35,7 @@ def _rows(settings: Settings, spec: TableSpec) -> list[dict]:
 
 
 def _silver(settings: Settings) -> dict[str, list[dict]]:
-    return {spec.name: _rows(settings, spec) for spec in SILVER_TABLES}
+    return {spec.name: _rows(settings, spec) for spec in PUBLISHED_TABLES}
 
 
 def _copy_raw(source: Path, target: Path, files: list[Path]) -> None:
@@ -189,6 +189,39 @@ def test_a_crash_after_any_publish_step_is_repaired_by_the_next_run(
     assert report.replayed_journals == 1
     assert _silver(settings) == full
     assert not LakeStorage(settings).ls_dirs(silver_publish.JOURNAL_DIR)
+
+
+def test_a_journal_from_before_a_table_existed_is_applied_without_it(
+    raw: tuple[Path, list[Path]], full: dict[str, list[dict]], tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """A journal a crashed run of an earlier release left has no file for a table added since (here the gold
+    llm_spend_daily): its other steps are applied and that one is skipped with a warning, not a failure of
+    every later run. (The new table's groups that only the journal named stay as they were: see the warning.)"""
+    source, files = raw
+    lake = tmp_path / "lake"
+    settings = Settings(lake=str(lake))
+    _copy_raw(source, lake, files[1:])
+    run_bronze(settings, now=NOW - timedelta(minutes=3), reconcile=True)
+    run_silver(settings)
+    _copy_raw(source, lake, files[:1])
+    assert run_bronze(settings, now=NOW, reconcile=True).accepted == 1
+
+    def crash(step, *args, **kwargs):
+        raise SystemExit(f"crash before {step}")
+
+    monkeypatch.setattr(silver_publish, "_apply", crash)
+    with pytest.raises(SystemExit):
+        run_silver(settings)
+    monkeypatch.undo()
+    storage = LakeStorage(settings)
+    (journal,) = storage.ls_dirs(silver_publish.JOURNAL_DIR)
+    storage.fs.rm_file(storage.full(f"{silver_publish.JOURNAL_DIR}/{journal}/{LLM_SPEND_DAILY.name}.parquet"))
+
+    report = run_silver(settings)
+    assert report.replayed_journals == 1
+    assert "has no rows for llm_spend_daily; skipped" in caplog.text
+    assert {s.name: _rows(settings, s) for s in SILVER_TABLES} == {s.name: full[s.name] for s in SILVER_TABLES}
+    assert not storage.ls_dirs(silver_publish.JOURNAL_DIR)
 
 
 def test_a_silver_run_between_the_queue_write_and_the_commit_settles_nothing_unseen(

@@ -14,7 +14,7 @@ import pytest
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import PG_SPANS, PG_TRACES, SILVER_TABLES, TableSpec
+from clawtrace_pipelines.core.tables import LLM_SPEND_DAILY, PG_SPANS, PG_TRACES, PUBLISHED_TABLES, TableSpec
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.lib.silver import run_silver
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
@@ -79,14 +79,14 @@ def test_random_ticks_equal_one_full_tick(simulated: Path, tmp_path: Path, table
                 shutil.copyfile(f, target.with_name(f"event-redelivered-{i}-{target.name.removeprefix('event-')}"))
         _tick(incremental)
 
-    for spec in SILVER_TABLES:
+    for spec in PUBLISHED_TABLES:
         expected = _rows(full, spec)
         assert expected, f"{spec.name} is empty"
         assert _rows(incremental, spec) == expected, spec.name
     # A second tick with nothing new changes nothing.
-    versions = {s.name: open_table(s, incremental).version() for s in SILVER_TABLES}
+    versions = {s.name: open_table(s, incremental).version() for s in PUBLISHED_TABLES}
     _tick(incremental)
-    assert {s.name: open_table(s, incremental).version() for s in SILVER_TABLES} == versions
+    assert {s.name: open_table(s, incremental).version() for s in PUBLISHED_TABLES} == versions
 
 
 def test_late_event_before_a_trace_start_moves_it_to_the_earlier_day(tmp_path: Path) -> None:
@@ -132,6 +132,11 @@ def test_late_event_before_a_trace_start_moves_it_to_the_earlier_day(tmp_path: P
     spans = _rows(settings, PG_SPANS)
     assert {r["trace_date"].isoformat() for r in spans} == {"2026-03-01"}
     assert len(spans) == 3
+    # The day's LLM spend moved with it: the old day's group is replaced (now empty), not left behind.
+    spend = _rows(settings, LLM_SPEND_DAILY)
+    assert [(r["day"].isoformat(), r["model"], r["llm_calls"]) for r in spend] == [
+        ("2026-03-01", "claude-sonnet-4-5", 1)
+    ]
 
 
 def _tick_now(settings: Settings) -> None:
@@ -210,7 +215,7 @@ def test_backfill_of_a_past_hour_recomputes_its_traces(lake_settings: Settings, 
     damaged = in_hour[0]
     traces.delete([("trace_date", "=", damaged["trace_date"]), ("trace_id", "=", damaged["trace_id"])])
     assert len(_rows(lake_settings, PG_TRACES)) == len(before) - 1
-    versions = {s.name: open_table(s, lake_settings).version() for s in SILVER_TABLES}
+    versions = {s.name: open_table(s, lake_settings).version() for s in PUBLISHED_TABLES}
 
     report = run_bronze(lake_settings, now=NOW, hours=[hour])
     assert report.accepted == 0  # nothing new in bronze...
