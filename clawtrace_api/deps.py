@@ -13,8 +13,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
-from clawtrace_api.accounts import Accounts, KeyCache, Principal
+from clawtrace_api.accounts import Accounts, Principal
 from clawtrace_api.errors import Problem
+from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import Scope
 from clawtrace_pipelines.core.graph.client import GraphClient, connect
 from clawtrace_pipelines.core.settings import Settings

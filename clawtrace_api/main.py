@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clawtrace_api import docs, errors
-from clawtrace_api.accounts import Accounts, KeyCache
+from clawtrace_api.accounts import Accounts
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
 from clawtrace_api.ingest.fast_path import IngestFastPath
+from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.routes import ROUTERS
 from clawtrace_pipelines.core.settings import Settings, get_settings
 

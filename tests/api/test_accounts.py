@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from clawtrace_api.accounts import Accounts, KeyCache
+from clawtrace_api.accounts import Accounts
+from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import KEY_PREFIX, ObserveKey, key_hash
 from clawtrace_pipelines.cli import app as cli
 from clawtrace_pipelines.core.settings import Settings
