@@ -180,6 +180,9 @@ class Accounts:
     ) -> dict[str, Any]:
         tenant_id = check_uuid(tenant_id, "tenant")
         parsed = parse_scopes(scopes)
+        if agent_id is not None and parsed != {Scope.INGEST}:
+            # Reads and admin are tenant-wide: a key bound to an agent must not look narrower than it is.
+            raise AccountError("a key bound to an agent can only have the ingest scope")
         with self._sessions.begin() as s:
             if s.get(Tenant, tenant_id) is None:
                 raise AccountError(f"no tenant {tenant_id}")
@@ -215,6 +218,11 @@ class Accounts:
             row = s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash(secret))).first()
             if row is None or row.revoked_at is not None:
                 return None
+            if row.agent_id is not None:
+                # A key created while its agent was being deleted escapes the revoke: the agent decides too.
+                agent = s.get(Agent, row.agent_id)
+                if agent is None or agent.deleted_at is not None:
+                    return None
             return Principal(
                 tenant_id=row.tenant_id,
                 key_id=row.key_id,

@@ -149,6 +149,12 @@ def install(app: FastAPI) -> None:
             request,
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Our bug, never the caller's: logged with its traceback, answered in the same shape as every error.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(Problem(500, "internal", "an unexpected error; it has been logged"), request)
+
     @app.exception_handler(GraphQueryError)
     async def _graph_query(request: Request, exc: GraphQueryError) -> JSONResponse:
         # A catalog query the engine refuses is our bug, not the caller's: log it, answer without its text.

@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     app.state.services = services
     errors.install(app)
+    # The plugin's one-event POST skips the router (ingest/fast_path.py); added before CORS, so CORS (the
+    # outermost) still answers a browser's preflight and adds its headers to the fast path's answers.
+    app.add_middleware(IngestFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -67,8 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["authorization", "content-type"],
         )
-    # Added last, so it runs first: the plugin's one-event POST skips the router (ingest/fast_path.py).
-    app.add_middleware(IngestFastPath)
     for router in ROUTERS:
         app.include_router(router)
     return app

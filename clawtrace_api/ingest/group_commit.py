@@ -142,6 +142,10 @@ class GroupCommitWriter:
                     waiter.future.set_result(None)
             self._count(group, files, time.perf_counter() - started)
         finally:
+            # Whatever went wrong, no waiter hangs and none is told its events are stored.
+            for waiter in group:
+                if not waiter.future.done():
+                    waiter.future.set_exception(WriteFailed("the write did not complete"))
             self._slots.release()
 
     async def _write_files(self, files: dict[str, bytes]) -> BaseException | None:

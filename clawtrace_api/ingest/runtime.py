@@ -28,6 +28,10 @@ class AgentDirectory:
     ttl_s: float
     _known: dict[tuple[str, str], tuple[bool, float]] = field(default_factory=dict)
 
+    def forget(self) -> None:
+        """Drop every cached answer (an agent was deleted in this process: refuse it now, not in `ttl_s`)."""
+        self._known.clear()
+
     async def exists(self, tenant_id: str, agent_id: str) -> bool:
         now = time.monotonic()
         hit = self._known.get((tenant_id, agent_id))

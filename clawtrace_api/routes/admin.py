@@ -78,6 +78,9 @@ def delete_agent(
     if deleted is None:
         raise not_found("agent")
     services.keys.invalidate()
+    runtime = services.extras.get("ingest")
+    if runtime is not None:
+        runtime.agents.forget()
     report = None
     if purge:
         from clawtrace_pipelines.lib.purge import purge_agent

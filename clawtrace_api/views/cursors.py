@@ -43,7 +43,7 @@ def decode(cursor: str, kind: str) -> tuple[float, str]:
         if isinstance(key, bool) or not isinstance(key, int | float) or not math.isfinite(key) or key < 0:
             raise ValueError("bad key")
         return float(key), check_safe_id(last_id)
-    except (ValueError, TypeError, binascii.Error, InvalidIdError, RecursionError) as exc:
+    except (ValueError, TypeError, ArithmeticError, binascii.Error, InvalidIdError, RecursionError) as exc:
         raise Problem(422, "invalid-request", f"cursor: not a cursor of this listing ({_reason(exc)})") from None
 
 

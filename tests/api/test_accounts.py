@@ -157,3 +157,28 @@ def test_peek_answers_from_the_cache_only_and_counts_a_hit_as_a_use(accounts: Ac
     assert cache.peek(key["key"]) == (True, principal)
     assert cache.peek("ct_live_" + "x" * 43) == (False, None)
     assert cache._used == {key["key_id"]: cache._used[key["key_id"]]}
+
+
+def test_a_key_of_a_deleted_agent_is_refused_even_if_it_escaped_the_revoke(accounts: Accounts):
+    tenant = accounts.create_tenant("acme")["tenant_id"]
+    agent = accounts.create_agent(tenant, "bot")
+    late = accounts.create_key(tenant, "ingest", agent_id=agent["agent_id"])
+    accounts.delete_agent(tenant, agent["agent_id"])
+    # As if created in the same instant as the delete: un-revoke it by hand.
+    from sqlalchemy import update
+
+    from clawtrace_api.db.models import ApiKey
+
+    with accounts.engine.begin() as conn:
+        conn.execute(update(ApiKey).where(ApiKey.key_id == late["key_id"]).values(revoked_at=None))
+    assert accounts.principal_of(late["key"]) is None
+
+
+def test_a_key_bound_to_an_agent_can_only_ingest(accounts: Accounts):
+    from clawtrace_api.accounts import AccountError
+
+    tenant = accounts.create_tenant("acme")["tenant_id"]
+    agent = accounts.create_agent(tenant, "bot")
+    with pytest.raises(AccountError, match="only have the ingest scope"):
+        accounts.create_key(tenant, "read", agent_id=agent["agent_id"])
+    assert accounts.create_key(tenant, "ingest", agent_id=agent["agent_id"])["scopes"] == ["ingest"]

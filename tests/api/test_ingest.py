@@ -189,3 +189,17 @@ def test_the_plugins_request_is_served_by_the_fast_path_and_nothing_else_is(api:
     finally:
         router.middleware_stack = original
     assert routed == ["/v1/traces/events/batch"]
+
+
+def test_the_fast_path_answers_carry_cors_headers_for_an_allowed_origin(
+    api_settings: Settings, accounts: Accounts
+) -> None:
+    tenant = accounts.create_tenant("acme")["tenant_id"]
+    agent = accounts.create_agent(tenant, "scout")
+    settings = api_settings.model_copy(update={"cors_origins": ["http://ui.example"]})
+    with serve_app(settings) as api, api.client(agent["api_key"]) as c:
+        env = envelope(agent["agent_id"])
+        headers = {**plugin_headers(env, tenant), "origin": "http://ui.example"}
+        answer = c.post("/v1/traces/events", json=env, headers=headers)
+        assert answer.status_code == 202
+        assert answer.headers["access-control-allow-origin"] == "http://ui.example"

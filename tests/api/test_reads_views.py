@@ -150,3 +150,14 @@ def test_cursors_round_trip_and_refuse_tampering_or_another_listing():
     forged = cursors.encode("traces:cost", 1.0, "a/b")
     with pytest.raises(Problem):
         cursors.decode(forged, "traces:cost")
+
+
+def test_a_cursor_whose_key_overflows_a_float_is_a_422_not_a_500():
+    import base64
+    import json
+
+    raw = json.dumps([1, "traces:start", 10**400, "x"]).encode()
+    crafted = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with pytest.raises(Problem) as refused:
+        cursors.decode(crafted, "traces:start")
+    assert refused.value.status == 422
