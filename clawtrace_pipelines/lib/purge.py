@@ -8,6 +8,7 @@ publishes rows it has just removed; queued hand-off entries of the agent find no
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pyarrow.compute as pc
@@ -33,6 +34,8 @@ from clawtrace_pipelines.lib.lake_lock import LakeLock
 
 log = logging.getLogger(__name__)
 
+GROUP_WRITE_MARGIN_S = 1.0
+
 # Every table with an agent_id column, children before parents.
 _BY_AGENT: tuple[TableSpec, ...] = (
     PG_CHILD_OF_EDGES,
@@ -56,6 +59,10 @@ def purge_agent(settings: Settings, tenant_id: str, agent_id: str) -> dict[str, 
     """
     tenant_id = check_uuid(tenant_id, "tenant")
     agent_id = check_uuid(agent_id, "agent")
+    # API workers trust a key lookup (and an agent's liveness) for up to `key_cache_seconds` after the delete,
+    # and a group write takes milliseconds: wait that out, so no event accepted before the revoke took effect
+    # everywhere lands after the files are removed and comes back on the next tick.
+    time.sleep(settings.key_cache_seconds + GROUP_WRITE_MARGIN_S)
     storage = LakeStorage(settings)
     prefix = f"{RAW_PREFIX}/tenant={tenant_id}/agent={agent_id}"
     rows: dict[str, int] = {}
