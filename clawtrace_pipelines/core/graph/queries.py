@@ -21,6 +21,18 @@ from typing import Any
 
 from clawtrace_pipelines.core.events import check_safe_id, check_uuid
 from clawtrace_pipelines.core.graph.client import GraphClient, Row
+from clawtrace_pipelines.core.graph.queries_parts import (
+    FLAG,
+    ID,
+    LIMIT,
+    MS,
+    NUM,
+    OPT_ID,
+    TEXT,
+    TRACE_COLUMNS,
+    UUID,
+    WINDOW,
+)
 from clawtrace_pipelines.core.graph.queries_reads import READ_QUERIES
 
 MAX_LIMIT = 500
@@ -42,21 +54,6 @@ class CatalogQuery:
     params: Mapping[str, str]
 
 
-# Parameter kinds: how `bind` validates a value before it reaches any engine.
-UUID, ID, MS, LIMIT, TEXT = "uuid", "id", "ms", "limit", "text"
-# Optional filters as sentinels (queries_reads.py): an id or '' (any), -1/0/1 (either, no, yes), a finite
-# number >= 0.
-OPT_ID, FLAG, NUM = "opt_id", "flag", "num"
-
-_TRACE_COLUMNS = """
-    t.trace_id AS trace_id, t.agent_id AS agent_id, t.agent_name AS agent_name, t.session_key AS session_key,
-    t.trace_start_ts_ms AS trace_start_ts_ms, t.trace_end_ts_ms AS trace_end_ts_ms, t.duration_ms AS duration_ms,
-    t.event_count AS event_count, t.llm_calls AS llm_calls, t.tool_calls AS tool_calls, t.subagents AS subagents,
-    t.total_input_tokens AS total_input_tokens, t.total_output_tokens AS total_output_tokens,
-    t.total_cache_read_tokens AS total_cache_read_tokens, t.total_cache_write_tokens AS total_cache_write_tokens,
-    t.total_tokens AS total_tokens, t.cost_usd AS cost_usd, t.unpriced_llm_calls AS unpriced_llm_calls,
-    t.has_error AS has_error, t.error_count AS error_count, t.category AS category, t.is_orphan AS is_orphan"""
-
 _SPAN_COLUMNS = """
     s.span_id AS span_id, s.parent_span_id AS parent_span_id, s.actor_type AS actor_type,
     s.actor_label AS actor_label, s.provider AS provider, s.model AS model, s.tool_name AS tool_name,
@@ -66,7 +63,6 @@ _SPAN_COLUMNS = """
     s.cost_known AS cost_known, s.has_error AS has_error, s.error_message AS error_message,
     s.event_count AS event_count"""
 
-_WINDOW = "t.trace_start_ts_ms >= $from_ms AND t.trace_start_ts_ms < $to_ms"
 _AGENT_WINDOW = {"tenant_id": UUID, "agent_id": ID, "from_ms": MS, "to_ms": MS}
 
 QUERIES: dict[str, CatalogQuery] = {
@@ -92,7 +88,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "How many traces an agent started in [from_ms, to_ms).",
             f"""
             MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
-            WHERE {_WINDOW}
+            WHERE {WINDOW}
             RETURN count(t) AS traces
             """,
             _AGENT_WINDOW,
@@ -102,7 +98,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "Totals over an agent's traces in [from_ms, to_ms): tokens, cost, errors, mean duration.",
             f"""
             MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
-            WHERE {_WINDOW}
+            WHERE {WINDOW}
             RETURN count(t) AS traces, sum(t.total_input_tokens) AS input_tokens,
                    sum(t.total_output_tokens) AS output_tokens, sum(t.total_tokens) AS total_tokens,
                    sum(t.cost_usd) AS cost_usd, sum(t.has_error) AS traces_with_errors,
@@ -115,7 +111,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "Per day (the trace's UTC date) of an agent's traces in [from_ms, to_ms): traces, tokens, cost, errors.",
             f"""
             MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
-            WHERE {_WINDOW}
+            WHERE {WINDOW}
             RETURN t.trace_date AS day, count(t) AS traces, sum(t.total_tokens) AS total_tokens,
                    sum(t.cost_usd) AS cost_usd, sum(t.error_count) AS errors
             ORDER BY day
@@ -127,8 +123,8 @@ QUERIES: dict[str, CatalogQuery] = {
             "A page of an agent's traces in [from_ms, to_ms), newest first; `before_ms` pages back in time.",
             f"""
             MATCH (a:Agent {{agent_key: $agent_key, tenant_id: $tenant_id}})-[:OWNS]->(t:Trace)
-            WHERE {_WINDOW} AND t.trace_start_ts_ms < $before_ms
-            RETURN {_TRACE_COLUMNS}
+            WHERE {WINDOW} AND t.trace_start_ts_ms < $before_ms
+            RETURN {TRACE_COLUMNS}
             ORDER BY trace_start_ts_ms DESC, trace_id DESC
             LIMIT $limit
             """,
@@ -139,7 +135,7 @@ QUERIES: dict[str, CatalogQuery] = {
             "One trace's row.",
             f"""
             MATCH (t:Trace {{trace_key: $trace_key, tenant_id: $tenant_id}})
-            RETURN {_TRACE_COLUMNS}
+            RETURN {TRACE_COLUMNS}
             """,
             {"tenant_id": UUID, "trace_id": ID},
         ),

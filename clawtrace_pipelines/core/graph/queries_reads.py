@@ -1,31 +1,29 @@
 """The API's read queries (trace lists, costs, sessions), joined into the catalog by `queries.py`.
 
-Plain `(name, description, cypher, params)` tuples, so this module imports nothing of `queries.py` and the
-catalog keeps one definition of a query. The same rules hold (see `queries.py`): `$tenant_id` on every start
-vertex, values as parameters, portable openCypher. Optional filters travel as sentinels rather than nulls
-(`''` for "any id", `-1` for "either", `0` for "no minimum"), because engines type a null parameter
-differently. Keyset pages end on a unique key: `sort_key` descending, then `trace_id` descending.
+Plain `(name, description, cypher, params)` tuples, so this module imports nothing of `queries.py` (only the
+shared parts in `queries_parts.py`) and the catalog keeps one definition of a query. The same rules hold (see
+`queries.py`): `$tenant_id` on every start vertex, values as parameters, portable openCypher. Optional filters
+travel as sentinels rather than nulls (`''` for "any id", `-1` for "either", `0` for "no minimum"), because
+engines type a null parameter differently. Keyset pages end on a unique key: `sort_key` descending, then
+`trace_id` descending.
 """
 
 from __future__ import annotations
 
-# Parameter kinds, as `queries.py` names them.
-_UUID, _ID, _MS, _LIMIT, _TEXT = "uuid", "id", "ms", "limit", "text"
-_OPT_ID, _FLAG, _NUM = "opt_id", "flag", "num"
+from clawtrace_pipelines.core.graph.queries_parts import FLAG as _FLAG
+from clawtrace_pipelines.core.graph.queries_parts import ID as _ID
+from clawtrace_pipelines.core.graph.queries_parts import LIMIT as _LIMIT
+from clawtrace_pipelines.core.graph.queries_parts import MS as _MS
+from clawtrace_pipelines.core.graph.queries_parts import NUM as _NUM
+from clawtrace_pipelines.core.graph.queries_parts import OPT_ID as _OPT_ID
+from clawtrace_pipelines.core.graph.queries_parts import TEXT as _TEXT
+from clawtrace_pipelines.core.graph.queries_parts import TRACE_COLUMNS
+from clawtrace_pipelines.core.graph.queries_parts import UUID as _UUID
+from clawtrace_pipelines.core.graph.queries_parts import WINDOW as _WINDOW
 
 # Larger than any sort key (epoch ms, USD, duration ms): the first page's `after_key`.
 FIRST_PAGE_KEY = 9.0e18
 
-TRACE_COLUMNS = """
-    t.trace_id AS trace_id, t.agent_id AS agent_id, t.agent_name AS agent_name, t.session_key AS session_key,
-    t.trace_start_ts_ms AS trace_start_ts_ms, t.trace_end_ts_ms AS trace_end_ts_ms, t.duration_ms AS duration_ms,
-    t.event_count AS event_count, t.llm_calls AS llm_calls, t.tool_calls AS tool_calls, t.subagents AS subagents,
-    t.total_input_tokens AS total_input_tokens, t.total_output_tokens AS total_output_tokens,
-    t.total_cache_read_tokens AS total_cache_read_tokens, t.total_cache_write_tokens AS total_cache_write_tokens,
-    t.total_tokens AS total_tokens, t.cost_usd AS cost_usd, t.unpriced_llm_calls AS unpriced_llm_calls,
-    t.has_error AS has_error, t.error_count AS error_count, t.category AS category, t.is_orphan AS is_orphan"""
-
-_WINDOW = "t.trace_start_ts_ms >= $from_ms AND t.trace_start_ts_ms < $to_ms"
 _FILTERS = f"""{_WINDOW}
       AND ($agent_id = '' OR t.agent_id = $agent_id) AND ($category = '' OR t.category = $category)
       AND ($has_error < 0 OR t.has_error = $has_error) AND t.cost_usd >= $min_cost_usd"""
