@@ -61,11 +61,10 @@ def create_tenant(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a tenant; prints its id."""
-    from clawtrace_api.accounts import AccountError
 
     try:
         tenant = _accounts(lake, db).create_tenant(name, tenant_id=tenant_id)
-    except (AccountError, ValueError) as exc:
+    except ValueError as exc:  # AccountError is one
         raise _fail(exc) from exc
     _emit({"tenant_id": tenant["tenant_id"]}, as_json, f"tenant {tenant['tenant_id']} ({tenant['name']})")
 
@@ -80,11 +79,10 @@ def create_agent(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an agent with an ingest key bound to it; prints the key and the plugin's observe key once."""
-    from clawtrace_api.accounts import AccountError
 
     try:
         agent = _accounts(lake, db).create_agent(tenant, name, agent_id=agent_id)
-    except (AccountError, ValueError) as exc:
+    except ValueError as exc:  # AccountError is one
         raise _fail(exc) from exc
     out = {k: agent[k] for k in ("agent_id", "api_key", "observe_key")}
     _emit(
@@ -153,11 +151,10 @@ def create_key(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; prints it once."""
-    from clawtrace_api.accounts import AccountError
 
     try:
         key = _accounts(lake, db).create_key(tenant, scopes, agent_id=agent, name=name)
-    except (AccountError, ValueError) as exc:
+    except ValueError as exc:  # AccountError is one
         raise _fail(exc) from exc
     _emit(
         {"key_id": key["key_id"], "key": key["key"]},

@@ -27,6 +27,15 @@ def encode(kind: str, key: float | int, last_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def page(rows: list[dict[str, Any]], limit: int, kind: str, key: str, last_id: str) -> tuple[list[Any], str | None]:
+    """(The first `limit` rows, the cursor after the last of them) from a query asked for `limit + 1` rows:
+    a cursor only when a row beyond the page exists."""
+    shown = rows[:limit]
+    if len(rows) <= limit or not shown:
+        return shown, None
+    return shown, encode(kind, shown[-1][key], shown[-1][last_id])
+
+
 def decode(cursor: str, kind: str) -> tuple[float, str]:
     """The (key, id) a cursor of `kind` continues after.
 

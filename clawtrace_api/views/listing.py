@@ -66,10 +66,7 @@ def list_traces(
         after_id=after_id,
         limit=min(limit + 1, 500),
     )
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = cursors.encode(kind, page[-1]["sort_key"], page[-1]["trace_id"])
+    page, next_cursor = cursors.page(rows, limit, kind, "sort_key", "trace_id")
     days = run(graph, f"traces_days{suffix}", **params)
     return TraceList(
         metrics=metrics(days),

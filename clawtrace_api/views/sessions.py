@@ -43,10 +43,7 @@ def list_sessions(
         after_key=after_key,
         limit=min(limit + 1, 500),
     )
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = cursors.encode(_SESSION_KIND, page[-1]["last_end_ts_ms"], page[-1]["session_key"])
+    page, next_cursor = cursors.page(rows, limit, _SESSION_KIND, "last_end_ts_ms", "session_key")
     return SessionList(
         sessions=[
             SessionSummary.model_validate({**r, "cost_usd": number(r["cost_usd"]), "errors": count(r["errors"])})
