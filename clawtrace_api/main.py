@@ -13,6 +13,7 @@ from clawtrace_api.accounts import Accounts
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
 from clawtrace_api.ingest.fast_path import IngestFastPath
+from clawtrace_api.ingest.runtime import ingest_runtime
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.routes import ROUTERS
 from clawtrace_pipelines.core.settings import Settings, get_settings
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The ingest writer first: it moves what a crashed process left in the spool before anything is served.
+        await ingest_runtime(services)
         for start in services.extras.get("on_start", []):
             await start()
         try:

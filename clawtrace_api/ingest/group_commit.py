@@ -24,13 +24,14 @@ from datetime import UTC, datetime
 import orjson
 
 from clawtrace_api.ingest.durable import DurableStorage, Staged, fsync_dir
+from clawtrace_api.ingest.spool import Spool, encode
+from clawtrace_api.ingest.spool_mover import WRITER_NAME, SpoolMover, files_of
 from clawtrace_api.ingest.validate import Accepted
-from clawtrace_pipelines.core.lake.storage import FileInfo, batch_file_name, write_arrival_record
+from clawtrace_pipelines.core.lake.storage import FileInfo, write_arrival_record
 from clawtrace_pipelines.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WRITER_NAME = "api"
 # A group stops taking waiters past this many bytes: it bounds one write's memory and latency.
 MAX_GROUP_BYTES = 64 * 1024 * 1024
 
@@ -74,9 +75,26 @@ class GroupCommitWriter:
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # Local lakes spool each group (one append, one fsync) and move it to raw files every flush interval.
+        self.spool: Spool | None = None
+        self.mover: SpoolMover | None = None
+        if settings.ingest_spool_flush_ms > 0 and not settings.lake_is_remote:
+            self.spool = Spool(settings.lake_root)
+            self.mover = SpoolMover(self.spool, self.storage, self._pool, settings.ingest_spool_flush_ms / 1000)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Move what a crashed process left in the spool, then start taking writes."""
+        self.loop = asyncio.get_running_loop()
+        if self.mover is not None:
+            await self.mover.recover()
+            self.mover.start()
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="ingest-group-commit")
+
+    async def flush(self) -> None:
+        """Move every answered event into the raw zone now (a no-op without a spool)."""
+        if self.mover is not None:
+            await self.mover.flush()
 
     async def close(self) -> None:
         """Write what is pending, wait for the writes in flight, stop."""
@@ -86,6 +104,8 @@ class GroupCommitWriter:
             await self._loop_task
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self.mover is not None:
+            await self.mover.close()
         self._pool.shutdown(wait=True)
 
     async def commit(self, records: list[Accepted]) -> None:
@@ -129,8 +149,13 @@ class GroupCommitWriter:
     async def _write_group(self, group: list[_Waiter]) -> None:
         try:
             started = time.perf_counter()
-            files = _files_of(group)
-            error = await self._write_files(files)
+            records = [(r.folder, r.line) for w in group for r in w.records]
+            if self.spool is not None:
+                files: dict[str, bytes] = {}
+                error = await self._append_spool(self.spool, encode(records))
+            else:
+                files = files_of(records)
+                error = await self._write_files(files)
             if error is not None:
                 await self._fail(group, files, error)
                 return
@@ -147,6 +172,13 @@ class GroupCommitWriter:
                 if not waiter.future.done():
                     waiter.future.set_exception(WriteFailed("the write did not complete"))
             self._slots.release()
+
+    async def _append_spool(self, spool: Spool, data: bytes) -> BaseException | None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, spool.append, data)
+        except Exception as exc:  # noqa: BLE001 - as for files: the group fails with a 503
+            return exc
+        return None
 
     async def _write_files(self, files: dict[str, bytes]) -> BaseException | None:
         try:
@@ -238,12 +270,3 @@ def _raise_first(results: list[object]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-
-
-def _files_of(group: list[_Waiter]) -> dict[str, bytes]:
-    """One NDJSON file per raw folder for the whole group: lake-relative path -> content."""
-    lines: dict[str, list[bytes]] = {}
-    for waiter in group:
-        for record in waiter.records:
-            lines.setdefault(record.folder, []).append(record.line)
-    return {f"{folder}/{batch_file_name()}": b"\n".join(ls) + b"\n" for folder, ls in lines.items()}

@@ -1,7 +1,7 @@
 """The ingest machinery of one app (one per worker process): writer, rate limiter, agent directory.
 
-Built on the first ingest request, inside the event loop the writer must run in, and closed with the app
-(pending writes are finished before the process exits).
+Built when the app starts (inside the event loop the writer must run in; it first moves whatever a crashed
+process left in the spool) and closed with the app (pending writes are finished and moved before it exits).
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ class IngestRuntime:
     writer: GroupCommitWriter
     limiter: RateLimiter
     agents: AgentDirectory
+    ready: asyncio.Future[None] | None = None
 
 
-def ingest_runtime(services: Services) -> IngestRuntime:
-    """The app's ingest runtime, started on first use (call from inside the event loop)."""
+async def ingest_runtime(services: Services) -> IngestRuntime:
+    """The app's ingest runtime, started on first use (the app's start-up uses it first, so a spool a crashed
+    process left is moved before any request is served)."""
     runtime: IngestRuntime | None = services.extras.get(_EXTRA)
     if runtime is None:
         settings = services.settings
@@ -62,7 +64,12 @@ def ingest_runtime(services: Services) -> IngestRuntime:
             limiter=RateLimiter(settings.ingest_rate_limit_per_s),
             agents=AgentDirectory(services.accounts, settings.key_cache_seconds),
         )
-        runtime.writer.start()
+        # Stored before it has started: a request arriving meanwhile waits on `ready`, never starts a second one.
+        runtime.ready = asyncio.ensure_future(runtime.writer.start())
         services.extras[_EXTRA] = runtime
         services.extras.setdefault("on_stop", []).append(runtime.writer.close)
+    assert runtime.ready is not None
+    if not runtime.ready.done():
+        await asyncio.shield(runtime.ready)
+    runtime.ready.result()
     return runtime

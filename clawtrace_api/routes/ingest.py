@@ -87,7 +87,7 @@ async def handle_event(request: Request, principal: Principal, services: Service
             Rejected(0, checked.accepted[0].event_id, "event_id_mismatch", "x-clawtrace-event-id is not event.eventId")
         )
         checked.accepted.clear()
-    return await _write(ingest_runtime(services), checked)
+    return await _write(await ingest_runtime(services), checked)
 
 
 @router.post(
@@ -115,7 +115,7 @@ async def ingest_batch(request: Request, principal: IngestPrincipal, services: S
         _check_count(len(items), settings.ingest_max_events)
     else:
         raise Problem(415, "unsupported-media-type", "send application/json (an array) or application/x-ndjson")
-    return await _write(ingest_runtime(services), await _check(request, principal, services, items))
+    return await _write(await ingest_runtime(services), await _check(request, principal, services, items))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -139,7 +139,7 @@ def _check_count(count: int, limit: int) -> None:
 
 async def _check(request: Request, principal: Principal, services: ServicesDep, items: list[Any]) -> Checked:
     """Rate limit, ownership (403 for the whole request), then each event against the contract."""
-    runtime = ingest_runtime(services)
+    runtime = await ingest_runtime(services)
     wait = runtime.limiter.take(principal.key_id, len(items))
     if wait:
         raise Problem(

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an ingest write waits to collect concurrent requests into one durable write",
     )
+    ingest_spool_flush_ms: float = Field(
+        default=1000.0,
+        ge=0,
+        description="Local lakes: ingest makes each group durable in a spool (one append and fsync) and moves it "
+        "to raw files this often, one file per agent folder; 0 writes raw files per group (object storage "
+        "always does)",
+    )
     ingest_rate_limit_per_s: float = Field(
         default=0.0,
         ge=0,

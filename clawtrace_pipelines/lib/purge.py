@@ -60,9 +60,11 @@ def purge_agent(settings: Settings, tenant_id: str, agent_id: str) -> dict[str, 
     tenant_id = check_uuid(tenant_id, "tenant")
     agent_id = check_uuid(agent_id, "agent")
     # API workers trust a key lookup (and an agent's liveness) for up to `key_cache_seconds` after the delete,
-    # and a group write takes milliseconds: wait that out, so no event accepted before the revoke took effect
-    # everywhere lands after the files are removed and comes back on the next tick.
-    time.sleep(settings.key_cache_seconds + GROUP_WRITE_MARGIN_S)
+    # a group write takes milliseconds, and the spool moves accepted events to raw files within
+    # `ingest_spool_flush_ms`: wait that out, so no event accepted before the revoke took effect everywhere
+    # lands after the files are removed and comes back on the next tick.
+    spool_s = 0.0 if settings.lake_is_remote else settings.ingest_spool_flush_ms / 1000
+    time.sleep(settings.key_cache_seconds + spool_s + GROUP_WRITE_MARGIN_S)
     storage = LakeStorage(settings)
     prefix = f"{RAW_PREFIX}/tenant={tenant_id}/agent={agent_id}"
     rows: dict[str, int] = {}

@@ -35,6 +35,7 @@ def test_plugin_posts_one_event_per_request_and_a_tick_loads_them(
             r = client.post("/v1/traces/events", json=env, headers=plugin_headers(env, agent["tenant_id"]))
             assert r.status_code == 202, r.text
             assert r.json() == {"accepted": [env["event"]["eventId"]], "rejected": []}
+    api.flush()
     rows = tick_event_ids(api_settings)
     assert rows == {e["event"]["eventId"]: 1 for e in envs}
 
@@ -47,6 +48,7 @@ def test_raw_records_carry_the_server_facts_and_keep_extra_fields(
     env["receivedAt"] = "1999-01-01T00:00:00Z"  # the server's fact wins
     with api.client(agent["api_key"]) as client:
         assert client.post("/v1/traces/events", json=env).status_code == 202
+    api.flush()
     [path] = raw_files(api_settings)
     assert path.name.startswith("batch-") and path.suffix == ".ndjson"
     assert f"tenant={agent['tenant_id']}/agent={agent['agent_id']}/dt=" in str(path)
@@ -70,6 +72,7 @@ def test_a_batch_lands_whole(api: Running, agent: dict, api_settings: Settings, 
         r = post_batch(client, envs, ndjson=ndjson)
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == [e["event"]["eventId"] for e in envs]
+    api.flush()
     assert tick_event_ids(api_settings) == {e["event"]["eventId"]: 1 for e in envs}
 
 
@@ -104,6 +107,7 @@ def test_a_mixed_batch_lands_the_good_events_and_lists_the_bad_ones(
     by_index = {x["index"]: x for x in result["rejected"]}
     assert by_index[1]["event_id"] == bad_type["event"]["eventId"]
     assert "usage" in by_index[5]["reason"]
+    api.flush()
     assert tick_event_ids(api_settings) == {e["event"]["eventId"]: 1 for e in good}
 
 
@@ -121,6 +125,7 @@ def test_nothing_valid_is_a_422_listing_every_reason(api: Running, agent: dict, 
     assert single.status_code == 422 and single.json()["errors"][0]["reason_code"] == "schema"
     assert not_json.status_code == 422
     assert mismatch.status_code == 422 and mismatch.json()["errors"][0]["reason_code"] == "event_id_mismatch"
+    api.flush()
     assert raw_files(api_settings) == []
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from clawtrace_api.accounts import Accounts
+from clawtrace_api.ingest.spool import spool_dir
 from clawtrace_pipelines.core.settings import Settings
 from tests.api.ingest_factories import envelope, plugin_headers, post_batch, raw_files, tick_event_ids
 from tests.api_server import Running, serve_app
@@ -30,6 +31,7 @@ def test_a_forged_tenant_header_is_refused(api: Running, two_tenants, api_settin
         batch = client.post("/v1/traces/events/batch", json=[env], headers={"x-clawtrace-tenant-id": b1["tenant_id"]})
     assert single.status_code == 403 and batch.status_code == 403
     assert single.headers["content-type"].startswith("application/problem+json")
+    api.flush()
     assert raw_files(api_settings) == []
 
 
@@ -46,6 +48,7 @@ def test_a_forged_body_agent_or_account_is_refused(api: Running, two_tenants, ap
         )
     for r in (other_tenant_agent, sibling_agent, account, batch, header):
         assert r.status_code == 403, r.text
+    api.flush()
     assert raw_files(api_settings) == []
 
 
@@ -64,6 +67,7 @@ def test_keys_that_cannot_ingest(api: Running, two_tenants, accounts: Accounts, 
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert read_only.status_code == 403
     assert revoked.status_code == 401 and unknown.status_code == 401
+    api.flush()
     assert raw_files(api_settings) == []
 
 
@@ -85,6 +89,7 @@ def test_a_tenant_wide_ingest_key_writes_for_live_agents_of_its_tenant_only(
     # The fixture trusts no lookup for any time (key_cache_seconds=0), so the deletion counts at once.
     assert deleted.status_code == 403
     assert pinned.status_code == 202
+    api.flush()
     assert set(tick_event_ids(api_settings)) == {e["event"]["eventId"] for e in mine} | set(pinned.json()["accepted"])
 
 
@@ -100,8 +105,8 @@ def test_over_the_rate_limit_is_a_429_with_retry_after(api_settings: Settings, t
     assert other_key.status_code == 202  # each key has its own budget
 
 
-def test_a_failed_write_is_a_503_for_the_whole_group_and_nothing_is_claimed(
-    api: Running, two_tenants, api_settings: Settings
+def test_a_failed_direct_write_is_a_503_for_the_whole_group_and_nothing_is_claimed(
+    two_tenants, api_settings: Settings
 ) -> None:
     a1, _, _ = two_tenants
     raw = api_settings.lake_root + "/raw"
@@ -110,11 +115,53 @@ def test_a_failed_write_is_a_503_for_the_whole_group_and_nothing_is_claimed(
     with open(raw + "/v1", "wb") as fh:
         fh.write(b"not a folder")
     env = envelope(a1["agent_id"])
-    with api.client(a1["api_key"]) as client:
+    # Without the spool (as on object storage) each group is written to raw files before the answer.
+    direct = api_settings.model_copy(update={"ingest_spool_flush_ms": 0})
+    with serve_app(direct) as api, api.client(a1["api_key"]) as client:
         failed = client.post("/v1/traces/events", json=env)
         assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
         assert [p for p in Path(raw).rglob("*") if p.is_file()] == [Path(raw) / "v1"]  # no record, no temp file
         os.remove(raw + "/v1")
         retried = client.post("/v1/traces/events", json=env)
+        assert retried.status_code == 202
+        assert not spool_dir(api_settings.lake_root).exists()
+        assert tick_event_ids(api_settings) == {env["event"]["eventId"]: 1}
+
+
+def test_a_failed_spool_write_is_a_503_and_nothing_is_claimed(
+    api: Running, two_tenants, api_settings: Settings
+) -> None:
+    a1, _, _ = two_tenants
+    spool = spool_dir(api_settings.lake_root)
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    spool.write_bytes(b"not a folder")  # a file where the spool's folder should be: its writes fail
+    env = envelope(a1["agent_id"])
+    with api.client(a1["api_key"]) as client:
+        failed = client.post("/v1/traces/events", json=env)
+        assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
+        api.flush()
+        assert raw_files(api_settings) == []
+        spool.unlink()
+        retried = client.post("/v1/traces/events", json=env)
     assert retried.status_code == 202
+    api.flush()
     assert tick_event_ids(api_settings) == {env["event"]["eventId"]: 1}
+
+
+def test_events_the_spool_answered_wait_there_until_the_raw_zone_can_take_them(
+    api: Running, two_tenants, api_settings: Settings
+) -> None:
+    a1, _, _ = two_tenants
+    raw = Path(api_settings.lake_root) / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "v1").write_bytes(b"not a folder")  # the raw zone cannot be written
+    envs = [envelope(a1["agent_id"]) for _ in range(3)]
+    with api.client(a1["api_key"]) as client:
+        assert all(client.post("/v1/traces/events", json=e).status_code == 202 for e in envs)  # durable in the spool
+    api.flush()  # the move fails and is kept for the next flush
+    assert [p.name for p in raw.rglob("*") if p.is_file()] == ["v1"]
+    assert len(list(spool_dir(api_settings.lake_root).glob("*.spool"))) == 1
+    (raw / "v1").unlink()
+    api.flush()
+    assert list(spool_dir(api_settings.lake_root).glob("*.spool")) == []
+    assert tick_event_ids(api_settings) == {e["event"]["eventId"]: 1 for e in envs}

@@ -26,6 +26,7 @@ def test_simulated_traffic_through_the_api_lands_in_events_all(
     assert report["agent_id"] == agent["agent_id"] and report["envelopes"] > 20
     assert report["accepted"] == report["envelopes"] and report["rejected"] == report["failed"] == 0
     assert report["requests"] == (report["envelopes"] if batch == 0 else -(-report["envelopes"] // batch))
+    api.flush()
     sent = raw_event_ids(api_settings)
     assert sum(sent.values()) == report["envelopes"]  # retried deliveries included
     rows = tick_event_ids(api_settings)
@@ -45,4 +46,5 @@ def test_an_observe_key_of_a_revoked_agent_is_dropped_not_retried(
     report = json.loads(result.output)
     assert report["dropped"] == report["envelopes"] and report["retries"] == 0
     assert report["statuses"] == {"401": report["requests"]}
+    api.flush()
     assert raw_event_ids(api_settings) == {}

@@ -58,6 +58,7 @@ def test_cli_accounts_plugin_ingest_tick_and_every_read_agree_with_silver(tmp_pa
             )
             assert sent.exit_code == 0, sent.output
             assert json.loads(sent.stdout)["accepted"] > 0
+        api.flush()
         run_bronze(settings)
         run_silver(settings)
         run_graph_update(settings)
