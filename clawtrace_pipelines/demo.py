@@ -46,6 +46,17 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the API did not answer /healthz within 60 s")
 
 
+def _wait_spool_moved(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Wait until the API has moved every accepted event from its spool into raw files (it does so each
+    `ingest_spool_flush_ms`), so the tick below sees all of the traffic just sent."""
+    from clawtrace_api.ingest.spool import SUFFIX, spool_dir
+
+    folder = spool_dir(settings.lake_root)
+    deadline = time.monotonic() + timeout_s
+    while folder.is_dir() and any(folder.glob(f"*{SUFFIX}")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _accounts(settings: Settings) -> dict[str, Any]:
     """The demo tenant and agents (made once) and this run's keys."""
     from clawtrace_api.accounts import Accounts
@@ -103,6 +114,7 @@ def run_demo(settings: Settings, *, api_port: int, ui_port: int, traces: int, ho
             )
             sent = json.loads(sent_out.stdout)
             print(f"  sent agent {i + 1}'s traffic through {api_url}: {sent['accepted']} events accepted", flush=True)
+        _wait_spool_moved(settings)
         print(f"  running one tick (its log: {log_path}) ...", flush=True)
         with log_path.open("ab") as log:
             subprocess.run([_bin("clawtrace"), "tick"], env=env, check=True, stdout=log, stderr=log)
