@@ -54,7 +54,7 @@ def default_target_path() -> Path:
 
 # dbtRunner keeps process-wide state (flags, adapter registry, env vars read at render time): one at a time.
 _LOCK = threading.Lock()
-# The last parsed manifest and what it was parsed for (guarded by _LOCK).
+# Parsed manifests by what they were parsed for (guarded by _LOCK).
 _MANIFEST: dict[tuple[str, str, str, float], Any] = {}
 
 
@@ -127,7 +127,9 @@ def _manifest_for(common: list[str], database: Path, vars: dict[str, Any] | None
         parsed = dbtRunner().invoke(["parse", *common])
         if parsed.exception is not None or parsed.result is None:
             raise DbtRunError(f"dbt parse failed: {parsed.exception}") from parsed.exception
-        _MANIFEST.clear()
+        # One manifest per work-file name (silver's and billing's builds alternate); a stale one goes.
+        for stale in [k for k in _MANIFEST if k[:3] == key[:3]]:
+            del _MANIFEST[stale]
         _MANIFEST[key] = parsed.result
     return _MANIFEST[key]
 
