@@ -211,6 +211,8 @@ def warm_ticks(
                     for step, r in (("bronze", bronze), ("silver", silver), ("graph", graph))
                 },
                 "read_bytes_by_table": {k: v for k, v in silver.io.items() if k.startswith("read_bytes_")},
+                # The gold models and their tests: their execution time inside the tick's dbt build.
+                "gold_s": sum(n.seconds for n in silver.nodes.values() if n.layer == "gold"),
                 "top_nodes": [
                     (n.unique_id.split(".")[-1], round(n.seconds, 2))
                     for n in sorted(silver.nodes.values(), key=lambda n: -n.seconds)[:5]
@@ -324,7 +326,7 @@ def run_lake(
             f"({tick['events_read']} events read): work {tick['work_s']:.2f}s ({tick['work_cpu_s']:.2f}s CPU) = "
             f"bronze {tick['bronze_s']:.2f} + "
             f"silver {tick['silver_s']:.2f} (stage {tick['stage_s']:.2f}, dbt {tick['dbt_s']:.2f}, publish "
-            f"{tick['publish_s']:.2f}); slowest dbt nodes {tick['top_nodes']}",
+            f"{tick['publish_s']:.2f}; gold models {tick['gold_s']:.2f}); slowest dbt nodes {tick['top_nodes']}",
             flush=True,
         )
     print(
@@ -370,6 +372,8 @@ def run_lake(
             f"{key}_tick_stage_s": mean("stage_s"),
             f"{key}_tick_dbt_s": mean("dbt_s"),
             f"{key}_tick_publish_s": mean("publish_s"),
+            f"{key}_tick_gold_s": mean("gold_s"),
+            f"{key}_tick_gold_share": round(statistics.fmean(t["gold_s"] / t["work_s"] for t in ticks), 3),
             f"{key}_tick_graph_update_s": mean("graph_s"),
             f"{key}_tick_listings": ticks[-1]["listings"],
             f"{key}_tick_files_listed": ticks[-1]["files_listed"],
@@ -429,6 +433,7 @@ def main() -> None:
             "lake_events": [figures[f"lake_{n}_events"] for n in sizes],
             "tick_work_s": [figures[f"lake_{n}_tick_work_s"] for n in sizes],
             "work_ratio": ratio,
+            "gold_share_of_tick": [figures[f"lake_{n}_tick_gold_share"] for n in sizes],
             "tick_work_cpu_s": [figures[f"lake_{n}_tick_work_cpu_s"] for n in sizes],
             "work_cpu_ratio": cpu_ratio,
             "load_average_1m": round(os.getloadavg()[0], 2),

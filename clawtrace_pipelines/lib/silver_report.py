@@ -17,6 +17,9 @@ class NodeOutcome:
     failures: int = 0
     message: str | None = None
     seconds: float = 0.0
+    # The project folder under models/ the node (a model, or a test defined there) lives in: staging,
+    # intermediate, silver, gold.
+    layer: str = ""
 
 
 @dataclass
@@ -59,7 +62,9 @@ def record_nodes(result: Any, nodes: dict[str, NodeOutcome], *, only_failed: boo
         outcome = nodes.get(node.unique_id)
         failures = int(getattr(node_result, "failures", None) or 0)
         if outcome is None:
-            outcome = nodes[node.unique_id] = NodeOutcome(node.unique_id, str(node.resource_type), status)
+            fqn = list(getattr(node, "fqn", []) or [])
+            layer = fqn[1] if len(fqn) > 2 else ""
+            outcome = nodes[node.unique_id] = NodeOutcome(node.unique_id, str(node.resource_type), status, layer=layer)
         elif _STATUS_RANK.get(status, 5) > _STATUS_RANK.get(outcome.status, 5):
             outcome.status = status
         outcome.failures += failures
