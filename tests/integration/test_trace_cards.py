@@ -3,19 +3,25 @@ both table formats: redundant clusters, repaired steps, top-cost shares, stabili
 
 from __future__ import annotations
 
+import json
 import statistics
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from clawtrace_pipelines.cli import app
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import PG_TRACES, TRACE_CARDS
 from clawtrace_pipelines.core.trace_cards import card_document, read_card, render_yaml
 from clawtrace_pipelines.lib.bronze import run_bronze
+from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR
 from clawtrace_pipelines.lib.silver import run_silver
+from clawtrace_pipelines.lib.silver_chunk import dbt_vars
 from clawtrace_pipelines.simulator import SimulationConfig, simulate
 from tests.factories import T0_MS, batch_path, ndjson, record, write_raw
 
@@ -121,6 +127,35 @@ def test_a_retry_loop_is_one_redundant_cluster_and_its_failures_are_repaired(lak
         "max_jump_span_id": "t-retry-l5",
     }
     assert len(spans) == 5 and "t-retry-l6" in spans
+    _the_cli_prints_the_card(lake_settings, card)
+
+
+def _the_cli_prints_the_card(settings: Settings, card: dict[str, Any]) -> None:
+    lake = ["--lake", settings.lake, "--table-format", settings.table_format]
+    shown = CliRunner().invoke(app, ["card", "t-retry", "--tenant", TENANT, *lake])
+    assert shown.exit_code == 0, shown.output
+    assert yaml.safe_load(shown.stdout) == card
+    shown = CliRunner().invoke(app, ["card", "t-retry", "--tenant", TENANT, "--format", "json", *lake])
+    assert json.loads(shown.stdout) == card
+    # Another tenant has no such trace: ids are unique per tenant only.
+    other = CliRunner().invoke(app, ["card", "t-retry", "--tenant", AGENT, *lake])
+    assert other.exit_code == 1 and "no card" in other.stderr
+
+
+def test_the_number_of_top_cost_steps_follows_the_settings(lake_settings: Settings) -> None:
+    settings = lake_settings.model_copy(update={"trace_card_top_k": 2})
+    _retry_loop().write(settings, "batch-retry.ndjson")
+    _tick(settings)
+    steps = _card(settings, "t-retry")["top_cost_steps"]
+    assert [s["span_id"] for s in steps] == ["t-retry-l6", "t-retry-l5"]
+
+
+def test_the_default_top_k_is_the_dbt_projects() -> None:
+    # A tick passes no dbt vars when the settings hold the defaults (partial parsing), so both must agree.
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["trace_card_top_k"] == Settings().trace_card_top_k
+    assert dbt_vars(Settings()) is None
+    assert dbt_vars(Settings(trace_card_top_k=3)) == {"trace_card_top_k": 3}
 
 
 def test_one_failure_then_a_similar_success_is_one_repaired_step(lake_settings: Settings) -> None:
