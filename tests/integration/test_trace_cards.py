@@ -190,6 +190,10 @@ def test_the_card_is_identical_after_a_no_op_tick_and_changes_when_a_late_event_
     _tick(lake_settings)
     assert _card(lake_settings, "t-late") == before
     assert open_table(TRACE_CARDS, lake_settings).version() == version
+    # Recomputing every trace builds the same card again: the merge finds the row equal and commits nothing.
+    run_silver(lake_settings, full=True)
+    assert _card(lake_settings, "t-late") == before
+    assert open_table(TRACE_CARDS, lake_settings).version() == version
 
     # A late LLM call of the same trace, in an hour already processed: a new costliest step.
     late = TraceWriter("t-late", t0=w.t)
@@ -235,3 +239,20 @@ def test_every_simulated_trace_has_a_small_card_whose_shares_sum_to_at_most_one(
     assert statistics.median(sizes) < 2048
     # Every part is capped, so no card is far off (bench/cards.py reports the p95 on a larger sample).
     assert max(sizes) < 3072
+
+
+def test_a_late_event_before_the_start_moves_the_card_to_the_earlier_day(lake_settings: Settings) -> None:
+    w = TraceWriter("t-moved")
+    w.tool("a", w.llm("l1", 1_000), EXEC)
+    w.write(lake_settings, "batch-moved-1.ndjson")
+    _tick(lake_settings)
+    assert _card(lake_settings, "t-moved")["trace_date"] == "2025-11-22"
+
+    # An LLM call ten hours before the trace's first event: the trace now starts the day before.
+    early = TraceWriter("t-moved", t0=T0_MS - 10 * 3_600_000)
+    early.records = []
+    early.llm("l0", 500)
+    early.write(lake_settings, "batch-moved-2.ndjson")
+    _tick(lake_settings)
+    rows = open_table(TRACE_CARDS, lake_settings).read(columns=["trace_id", "trace_date", "llm_calls"]).to_pylist()
+    assert [(r["trace_date"].isoformat(), r["llm_calls"]) for r in rows] == [("2025-11-21", 2)]
