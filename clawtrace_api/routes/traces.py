@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from clawtrace_api.deps import ReadPrincipal, Services, ServicesDep
@@ -101,14 +101,15 @@ def get_trace_card(
     trace_id: TraceId,
     principal: ReadPrincipal,
     services: ServicesDep,
-    accept: Annotated[str | None, Header(description="application/yaml for YAML; JSON otherwise")] = None,
+    request: Request,
 ) -> TraceCard | Response:
     """The trace's TraceCard (gold `trace_cards`): totals, the costliest steps, redundant tool calls, failed and
-    repaired steps, sub-agents and context growth; YAML when `Accept` asks for application/yaml."""
+    repaired steps, sub-agents and context growth; YAML when `Accept` names application/yaml, else JSON."""
     row = trace_row(services.graph, principal.tenant_id, trace_id, what="trace card")
     card = _cards(services).read(principal.tenant_id, trace_id, row["trace_start_ts_ms"])
     if not card:
         raise not_found("trace card")
-    if accept is not None and YAML in accept.lower():
+    # Read from the request, not declared: OpenAPI ignores a header parameter named Accept.
+    if YAML in request.headers.get("accept", "").lower():
         return Response(render_yaml(card), media_type=YAML)
     return TraceCard.model_validate(card)
