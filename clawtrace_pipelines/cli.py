@@ -265,6 +265,7 @@ def demo(
 
 def _mount_graph_commands() -> None:
     from clawtrace_pipelines.cli_accounts import agents_app, keys_app, tenants_app
+    from clawtrace_pipelines.cli_card import card
     from clawtrace_pipelines.cli_graph import graph_app
     from clawtrace_pipelines.cli_silver import silver_app
     from clawtrace_pipelines.cli_sql import sql
@@ -276,6 +277,7 @@ def _mount_graph_commands() -> None:
     app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
     app.add_typer(silver_app, name="silver", help="Silver's dead letters: list them, queue them again.")
     app.command("sql")(sql)
+    app.command("card")(card)
 
 
 _mount_graph_commands()

@@ -1,9 +1,9 @@
 """Silver: the dbt models as Dagster assets, run in-process on the traces each tick touched.
 
-Lineage in the UI: raw_events -> events_all -> stg_events -> int_* -> pg_* / span_rollup / llm_spend_daily.
-The published models are the lake tables (group `silver`, and `gold` for those under `dbt/models/gold/`); the
-staging and intermediate models (group `silver_work`) live only in the tick's work database. dbt's data tests
-are asset checks; unit tests run in the test suite.
+Lineage in the UI: raw_events -> events_all -> stg_events -> int_* -> pg_* / span_rollup / llm_spend_daily /
+trace_cards. The published models are the lake tables (group `silver`, and `gold` for those under
+`dbt/models/gold/`); the staging and intermediate models (group `silver_work`) live only in the tick's work
+database. dbt's data tests are asset checks; unit tests run in the test suite.
 """
 # No `from __future__ import annotations`: Dagster reads config and resource types at runtime.
 
@@ -96,7 +96,7 @@ def build_silver_models() -> dg.AssetsDefinition:
     )
     def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
         """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
-        in-process; publish traces, spans, edges, agents, tenants, the rollup and the gold llm_spend_daily."""
+        in-process; publish traces, spans, edges, agents, tenants, the rollup and the gold tables."""
         settings = lakehouse.settings()
         report = run_silver(settings)
         context.log.info(

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     new events, and the graph update reads [day of the earliest queued event - trace_max_days, day of the
     latest]. A trace that runs longer is not found there: silver starts it anew on the later day (a second
     row) and the graph keeps its earlier projection until a rebuild."""
+    trace_card_top_k: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Steps a TraceCard lists as the costliest (gold trace_cards; dbt var trace_card_top_k)",
+    )
     # The API (clawtrace serve).
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (a UI elsewhere)"

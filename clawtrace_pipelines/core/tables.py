@@ -295,6 +295,49 @@ LLM_SPEND_DAILY = TableSpec(
     "day).",
 )
 
+# The nested parts of a card are JSON text: one representation that Delta, Iceberg, DuckDB and every reader
+# handle alike, and a card is read whole (by trace), never queried inside.
+TRACE_CARDS = TableSpec(
+    name="trace_cards",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("agent_id", pa.string()),
+        _req("trace_id", pa.string()),
+        _req("trace_date", pa.date32()),
+        _req("trace_start_ts_ms", pa.int64()),
+        _req("duration_ms", pa.int64()),
+        _req("cost_usd", USD),
+        _req("unpriced_calls", pa.int64()),
+        _req("input_tokens", pa.int64()),
+        _req("cache_read_tokens", pa.int64()),
+        _req("cache_write_tokens", pa.int64()),
+        _req("output_tokens", pa.int64()),
+        _req("llm_calls", pa.int64()),
+        _req("tool_calls", pa.int64()),
+        _req("subagent_calls", pa.int64()),
+        _req("models", pa.string()),
+        _req("top_cost_steps", pa.string()),
+        _req("redundant_clusters", pa.int64()),
+        _req("redundant_calls", pa.int64()),
+        _req("redundant_tool_calls", pa.string()),
+        _req("failed_step_count", pa.int64()),
+        _req("failed_steps", pa.string()),
+        _req("repaired_step_count", pa.int64()),
+        _req("repaired_steps", pa.string()),
+        _req("sub_agents", pa.string()),
+        _req("first_llm_input_tokens", pa.int64()),
+        _req("last_llm_input_tokens", pa.int64()),
+        _req("max_context_jump_tokens", pa.int64()),
+        pa.field("max_context_jump_span_id", pa.string()),
+    ),
+    # Like pg_traces: one row per trace, in its trace's day partition (a moved trace's old row is deleted).
+    keys=("trace_date", "tenant_id", "trace_id"),
+    partition_by=("trace_date",),
+    sort_by=("tenant_id", "trace_id"),
+    description="Gold: one TraceCard per trace - totals, the costliest steps, redundant tool calls, failed and "
+    "repaired steps, sub-agents and context growth.",
+)
+
 SILVER_DEAD_LETTERS = TableSpec(
     name="silver_dead_letters",
     schema=_cols(
@@ -360,7 +403,7 @@ MODEL_PRICES = TableSpec(
 
 SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, SPAN_ROLLUP)
 # Aggregates for people (FinOps, owners) rather than the graph; built in the same dbt build as silver.
-GOLD_TABLES = (LLM_SPEND_DAILY,)
+GOLD_TABLES = (LLM_SPEND_DAILY, TRACE_CARDS)
 # What one silver run builds and publishes through one journal.
 PUBLISHED_TABLES = (*SILVER_TABLES, *GOLD_TABLES)
 

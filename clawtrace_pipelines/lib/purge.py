@@ -28,6 +28,7 @@ from clawtrace_pipelines.core.tables import (
     PROCESSED_FILES,
     SILVER_DEAD_LETTERS,
     SPAN_ROLLUP,
+    TRACE_CARDS,
     TableSpec,
 )
 from clawtrace_pipelines.lib.lake_lock import LakeLock
@@ -43,6 +44,7 @@ _BY_AGENT: tuple[TableSpec, ...] = (
     PG_TRACES,
     SPAN_ROLLUP,
     LLM_SPEND_DAILY,
+    TRACE_CARDS,
     PG_AGENTS,
     EVENTS_REJECTED,
 )

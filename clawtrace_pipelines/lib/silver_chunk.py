@@ -8,6 +8,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -103,7 +104,7 @@ class ChunkBuilder:
             inputs.write(database)
             self.report.stage_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
-            result = invoke_dbt(DBT_BUILD, database=database)
+            result = invoke_dbt(DBT_BUILD, database=database, vars=dbt_vars(self.settings))
             self.report.dbt_seconds += time.perf_counter() - t1
             self.report.builds += 1
             failed = silver_dead_letters.failed_nodes(result)
@@ -137,6 +138,15 @@ class ChunkBuilder:
         )
         Journal(self.settings).publish(publication, self.counts)
         self.report.publish_seconds += time.perf_counter() - t0
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any] | None:
+    """The dbt vars the settings ask for, or None when they are the project's defaults (dbt_project.yml): any
+    `--vars` makes dbt parse the whole project again instead of reusing its partial-parse cache."""
+    top_k = settings.trace_card_top_k
+    if top_k == Settings.model_fields["trace_card_top_k"].default:
+        return None
+    return {"trace_card_top_k": top_k}
 
 
 def _read_models(database: Path) -> dict[str, pa.Table]:

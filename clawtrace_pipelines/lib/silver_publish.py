@@ -1,9 +1,9 @@
 """Publishing one silver build to the lake, crash-safe: a journal first, then idempotent steps, then the
 journal's removal.
 
-A build changes several tables (traces, spans, edges, agents, tenants, the rollup, the gold llm_spend_daily,
-the graph entitlements, the dead letters, the graph's queue), and no table format commits across tables. So
-the built rows are first written to a journal (`state/silver/journal/<id>/`: one Parquet file per table, then
+A build changes several tables (traces, spans, edges, agents, tenants, the rollup, the gold llm_spend_daily and
+trace_cards, the graph entitlements, the dead letters, the graph's queue), and no table format commits across
+tables. So the built rows are first written to a journal (`state/silver/journal/<id>/`: one Parquet file per table, then
 `manifest.json`, the journal's commit point). Each step is idempotent (deletes by exact key, merges that skip
 equal rows, a replace of exactly the recomputed (tenant, day) groups of the rollup and of llm_spend_daily, a
 graph queue file named by the journal), so a run that finds a journal left by a crashed run (under the silver
@@ -39,6 +39,7 @@ from clawtrace_pipelines.core.tables import (
     PG_TRACES,
     PUBLISHED_TABLES,
     SPAN_ROLLUP,
+    TRACE_CARDS,
 )
 from clawtrace_pipelines.lib import silver_dead_letters
 from clawtrace_pipelines.lib.silver_pending import GRAPH_PENDING_DIR, PendingTraces, trace_keys
@@ -57,6 +58,7 @@ STEPS = (
     PG_TENANTS.name,
     SPAN_ROLLUP.name,
     LLM_SPEND_DAILY.name,
+    TRACE_CARDS.name,
     ENTITLEMENTS.name,
     "dead_letters",
     "graph_queue",
@@ -185,7 +187,7 @@ def _apply(
     elif step == "delete_moved":
         for old_day, tenant, ids in pub.moved:
             counts.moved_traces += len(ids)
-            for spec in (PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES):
+            for spec in (PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, TRACE_CARDS):
                 deleted = tables[spec.name].delete(
                     [("trace_date", "=", old_day), ("tenant_id", "=", tenant), ("trace_id", "in", ids)]
                 )

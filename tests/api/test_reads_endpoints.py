@@ -9,12 +9,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from clawtrace_api.accounts import Accounts
 from clawtrace_api.db.engine import make_engine
+from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.tables import TRACE_CARDS
+from clawtrace_pipelines.core.trace_cards import read_card
 from tests.api.reads_lake import (
     LIVE_TRACE,
     PAYLOAD_MAX_BYTES,
+    TENANT_B,
     UNPRICED_MODEL,
     WINDOW,
     ReadsLake,
@@ -292,3 +297,31 @@ def test_costs_by_each_grouping_match_silver_with_unpriced_calls_apart(client, l
     if len(groups) > 1:
         rest = small["other"]
         assert rest is not None and rest["calls"] == body["totals"]["calls"] - small["groups"][0]["calls"]
+
+
+def _lake_card(lake: ReadsLake, tenant: str, trace_id: str) -> dict[str, Any]:
+    return read_card(open_table(TRACE_CARDS, lake.settings), tenant, trace_id)
+
+
+def test_the_card_is_the_callers_lake_card_as_json_or_yaml(client, lake):
+    traces = silver_traces(lake.settings, lake.tenant_a)
+    twin_ids = {t["trace_id"] for t in silver_traces(lake.settings, TENANT_B)}
+    # Traces tenant B holds too, with other data: the key's tenant decides whose card is read.
+    shared = [t["trace_id"] for t in traces if t["trace_id"] in twin_ids]
+    assert shared
+    differs = 0
+    for trace_id in shared[:8]:
+        mine, twin = _lake_card(lake, lake.tenant_a, trace_id), _lake_card(lake, TENANT_B, trace_id)
+        assert _ok(client, f"/v1/traces/{trace_id}/card") == mine
+        r = client.get(f"/v1/traces/{trace_id}/card", headers={"accept": "application/yaml"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/yaml")
+        assert yaml.safe_load(r.text) == mine
+        assert len(r.content) < 4096
+        differs += mine != twin
+    assert differs
+
+
+def test_an_unknown_trace_has_no_card(client):
+    r = client.get("/v1/traces/no-such-trace/card")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "trace card not found"

@@ -23,21 +23,24 @@ def test_definitions_pin_asset_keys_and_groups():
         "raw_events": "raw",
         "events_all": "bronze",
         "events_rejected": "bronze",
-        **dict.fromkeys(("stg_events", "int_spans", "int_span_usage", "int_span_costs"), "silver_work"),
+        **dict.fromkeys(
+            ("stg_events", "int_spans", "int_span_usage", "int_span_costs", "int_tool_calls"), "silver_work"
+        ),
         **{t.name: "silver" for t in SILVER_TABLES},
         "llm_spend_daily": "gold",
+        "trace_cards": "gold",
         "silver_dead_letters": "silver",
         "lake_maintenance": "maintenance",
         "model_prices": "reference",
         "model_resolution": "reference",
         "graph": "graph",
     }
-    assert {t.name for t in GOLD_TABLES} == {"llm_spend_daily"}
+    assert {t.name for t in GOLD_TABLES} == {"llm_spend_daily", "trace_cards"}
     job = defs().resolve_job_def("lakehouse_tick")
     assert job.tags.get("clawtrace/lane") == "lakehouse"
     # The tick materializes every layer, gold included.
     ticked = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert {"events_all", "pg_traces", "span_rollup", "llm_spend_daily", "graph"} <= ticked
+    assert {"events_all", "pg_traces", "span_rollup", "llm_spend_daily", "trace_cards", "graph"} <= ticked
 
 
 # Every asset's direct upstream keys, as the UI draws them: raw files -> bronze -> staging -> intermediate ->
@@ -59,6 +62,8 @@ LINEAGE = {
     "pg_child_of_edges": {"pg_spans"},
     "span_rollup": {"pg_spans"},
     "llm_spend_daily": {"pg_spans"},
+    "int_tool_calls": {"pg_spans"},
+    "trace_cards": {"pg_traces", "pg_spans", "int_tool_calls"},
     "silver_dead_letters": {"pg_traces"},
     "graph": {"pg_tenants", "pg_agents", "pg_traces", "pg_spans", "pg_child_of_edges"},
     # Maintenance runs after every lake table that is an asset (not the processed-files log or the entitlements,
@@ -92,6 +97,7 @@ def test_dbt_data_tests_are_checks_of_their_models_and_every_silver_key_is_check
         "int_spans",
         "int_span_usage",
         "int_span_costs",
+        "int_tool_calls",
         "silver_dead_letters",
     } | {t.name for t in PUBLISHED_TABLES}
     assert checks["silver_dead_letters"] == {"no_dead_letters"}
