@@ -17,18 +17,20 @@ from clawtrace_api.accounts import Accounts, Principal
 from clawtrace_api.errors import Problem
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import Scope
+from clawtrace_api.metering import MeterRecorder
 from clawtrace_pipelines.core.graph.client import GraphClient, connect
 from clawtrace_pipelines.core.settings import Settings
 
 
 @dataclass
 class Services:
-    """One per app: settings, the database, the key cache, the graph client (opened on first use)."""
+    """One per app: settings, the database, the key cache, the meter, the graph client (opened on first use)."""
 
     settings: Settings
     engine: Engine
     accounts: Accounts
     keys: KeyCache
+    meter: MeterRecorder
     extras: dict[str, Any] = field(default_factory=dict)
     _graph: GraphClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -42,6 +42,7 @@ from clawtrace_api.ingest.validate import (
     parse_lines,
     parse_single,
 )
+from clawtrace_pipelines.core.metering import Category
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/traces", tags=["ingest"])
@@ -87,7 +88,7 @@ async def handle_event(request: Request, principal: Principal, services: Service
             Rejected(0, checked.accepted[0].event_id, "event_id_mismatch", "x-clawtrace-event-id is not event.eventId")
         )
         checked.accepted.clear()
-    return await _write(ingest_runtime(services), checked)
+    return await _write(services, principal, checked)
 
 
 @router.post(
@@ -115,7 +116,7 @@ async def ingest_batch(request: Request, principal: IngestPrincipal, services: S
         _check_count(len(items), settings.ingest_max_events)
     else:
         raise Problem(415, "unsupported-media-type", "send application/json (an array) or application/x-ndjson")
-    return await _write(ingest_runtime(services), await _check(request, principal, services, items))
+    return await _write(services, principal, await _check(request, principal, services, items))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -175,7 +176,7 @@ async def _author(request: Request, principal: Principal, runtime: IngestRuntime
     return Author(principal.tenant_id, principal.key_id, pinned, live.__contains__)
 
 
-async def _write(runtime: IngestRuntime, checked: Checked) -> Response:
+async def _write(services: Services, principal: Principal, checked: Checked) -> Response:
     rejected = [
         RejectedEvent(index=r.index, event_id=r.event_id, reason_code=r.reason_code, reason=r.reason)
         for r in checked.rejected
@@ -190,11 +191,15 @@ async def _write(runtime: IngestRuntime, checked: Checked) -> Response:
             errors=[r.model_dump() for r in rejected],
         )
     try:
-        await runtime.writer.commit(checked.accepted)
+        await ingest_runtime(services).writer.commit(checked.accepted)
     except WriteFailed:
         raise Problem(
             503, "ingest-unavailable", "the events could not be stored; retry", headers={"Retry-After": "1"}
         ) from None
+    # Metered once durable: a 503 charges nothing, and a retried event is charged again, as it was sent again.
+    meter = services.meter
+    meter.record(principal.tenant_id, Category.INGEST_EVENTS, len(checked.accepted))
+    meter.record(principal.tenant_id, Category.INGEST_BYTES, sum(len(a.line) + 1 for a in checked.accepted))
     # Serialized here rather than through `response_model`: the plugin sends one request per event, and the
     # model's validation and encoding pass was a measurable share of each request's CPU.
     body = {"accepted": [a.event_id for a in checked.accepted], "rejected": [r.model_dump() for r in rejected]}

@@ -25,7 +25,8 @@ from clawtrace_pipelines.lib.silver_publish import Journal, Publication, Publish
 from clawtrace_pipelines.lib.silver_report import SilverReport, record_nodes
 from clawtrace_pipelines.lib.silver_stage import SilverInputs, read_inputs
 
-DBT_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+# Billing has its own run and inputs (lib/billing.py).
+DBT_BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", "path:models/billing"]
 # Rounds of "dead-letter what the failing rows name, build the rest" before halving the traces instead.
 MAPPED_ROUNDS = 3
 
