@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from clawtrace_api import docs, errors
 from clawtrace_api.accounts import Accounts
+from clawtrace_api.billing_guard import DeficitGuard
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
 from clawtrace_api.ingest.fast_path import IngestFastPath
@@ -34,6 +35,7 @@ def build_services(settings: Settings) -> Services:
         accounts=accounts,
         keys=KeyCache(accounts, ttl_s=settings.key_cache_seconds),
         meter=MeterRecorder(settings),
+        guard=DeficitGuard(settings),
     )
 
 

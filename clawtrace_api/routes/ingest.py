@@ -9,8 +9,8 @@ Who may write what:
 
 Status codes follow what the plugin does with them (retry on 429 and 5xx, drop on any other 4xx): 202 when at
 least one event is durable (rejected ones are listed beside), 422 when none is valid, 413 over the limits,
-401/403 for keys, 429 over the rate limit, 503 when the write failed (nothing of the request counts as
-accepted; the retry is safe since bronze dedups by event id).
+401/403 for keys, 402 for a tenant in credit deficit (with the guard on), 429 over the rate limit, 503 when
+the write failed (nothing of the request counts as accepted; the retry is safe since bronze dedups by event id).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ router = APIRouter(prefix="/v1/traces", tags=["ingest"])
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown or revoked key"},
+    402: {"description": "The tenant's credit balance is below zero and the deficit guard is on"},
     403: {"description": "The key lacks the ingest scope, or the request names another tenant or agent"},
     413: {"description": "Body larger than `ingest_max_body_bytes`, or more than `ingest_max_events` events"},
     415: {"description": "A batch body that is neither JSON nor NDJSON"},

@@ -51,7 +51,7 @@ from clawtrace_pipelines.lib.billing_inputs import (
     read_cursor,
     read_files,
 )
-from clawtrace_pipelines.lib.dbt_runner import invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
 from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
@@ -59,7 +59,7 @@ from clawtrace_pipelines.lib.silver_report import NodeOutcome, record_nodes
 
 log = logging.getLogger(__name__)
 
-DBT_BILLING_BUILD = ["build", "--select", "path:models/billing", "--exclude-resource-type", "unit_test"]
+DBT_BILLING_BUILD = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test"]
 
 
 class BillingBuildError(RuntimeError):
