@@ -88,6 +88,12 @@ class ApiProcess:
             self.proc.kill()
         self.proc.wait(timeout=30)
 
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): uvicorn finishes its requests and runs the app's shutdown."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=60)
+
     def __enter__(self) -> ApiProcess:
         return self
 

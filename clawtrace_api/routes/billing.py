@@ -28,7 +28,11 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        # An offset that moves a time past year 1 or 9999.
+        raise Problem(422, "invalid-request", "from and to must lie between 2000-01-01 and 2200-01-01") from None
 
 
 @router.get("/usage", response_model=UsageReport, responses=BILLING_PROBLEMS)
