@@ -32,14 +32,12 @@ class UsageReport(BaseModel):
     """The caller's metered usage in [from, to), by bucket and category, as of the last billing run."""
 
     tenant_id: str
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
+    start: datetime = Field(serialization_alias="from", description="Start (UTC), down to its hour")
+    end: datetime = Field(serialization_alias="to", description="End, exclusive (UTC)")
     granularity: Granularity
     buckets: list[UsageBucket]
     totals: list[UsageTotal]
     total_credits: Decimal
-
-    model_config = {"populate_by_name": True}
 
 
 class CreditBalance(BaseModel):

@@ -169,7 +169,7 @@ def meter_storage(
     """Storage rows for the complete hours since the storage cursor (on a fresh lake: the last complete hour)."""
     last = _hour(now) - _HOUR
     at = read_cursor(storage, STORAGE_CURSOR_PATH, "next_hour") or last
-    hours = []
+    hours: list[datetime] = []
     while at <= last and len(hours) < max_hours:
         hours.append(at)
         at += _HOUR

@@ -27,6 +27,7 @@ from clawtrace_pipelines.core.tables import (
     UTC_TS,
 )
 from clawtrace_pipelines.lib.billing_inputs import BillingInputs
+from clawtrace_pipelines.lib.silver_stage import write_staged
 
 _ACTION_SCHEMA = pa.schema(
     [
@@ -158,11 +159,7 @@ def stage(database: Path, tables: dict[str, pa.Table]) -> None:
     """Write `tables` into the `staged` schema of a new work database."""
     con = duckdb.connect(str(database))
     try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS staged")
-        for name, table in tables.items():
-            con.register("_incoming", table)
-            con.execute(f'CREATE OR REPLACE TABLE staged."{name}" AS SELECT * FROM _incoming')
-            con.unregister("_incoming")
+        write_staged(con, tables)
     finally:
         con.close()
 
