@@ -48,7 +48,7 @@ class BronzeConfig(dg.Config):
             deps=[raw_events],
             group_name="bronze",
             kinds={"python", "deltalake", "iceberg"},
-            description="Bookkeeping: one row per raw file (and arrival record, metering and grant file) processed, "
+            description="Bookkeeping: one row per raw file (and arrival record) bronze processed, "
             "with its size and counts. Key (dt, path). Billing meters storage from its raw files' sizes.",
         ),
     ],

@@ -123,7 +123,8 @@ class Settings(BaseSettings):
         default=None, description="Rates TOML (credits per metered unit); unset: the packaged billing_rates.toml"
     )
     metering_flush_seconds: float = Field(
-        default=2.0,
+        # One file per active tenant per flush: 5 s keeps that to 17k a day per busy tenant.
+        default=5.0,
         gt=0,
         le=10,
         description="How often the API writes its buffered metered actions to the raw zone (and at shutdown)",

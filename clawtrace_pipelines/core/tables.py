@@ -111,6 +111,17 @@ PROCESSED_FILES = TableSpec(
 )
 
 
+# The same log for the billing step's files (metering and grants): apart, so bronze's reads of its log never
+# grow with the API's metering files (one per tenant and flush).
+BILLING_FILES = TableSpec(
+    name="billing_files",
+    schema=PROCESSED_FILES.schema,
+    keys=PROCESSED_FILES.keys,
+    partition_by=PROCESSED_FILES.partition_by,
+    description="Billing bookkeeping: every metering and grant file the billing step has read, with its counts.",
+)
+
+
 def _cols(*fields: pa.Field) -> pa.Schema:
     return pa.schema(list(fields))
 
@@ -446,6 +457,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         EVENTS_ALL,
         EVENTS_REJECTED,
         PROCESSED_FILES,
+        BILLING_FILES,
         *PUBLISHED_TABLES,
         *BILLING_TABLES,
         SILVER_DEAD_LETTERS,

@@ -2,13 +2,13 @@
 
 One run (after bronze in `lakehouse_tick`, under the lake's `billing` lock):
 
-1. **Read** the metering and grant files the processed-files log lacks, and meter storage for the complete
-   hours since the storage cursor (`billing_inputs.py`).
+1. **Read** the metering and grant files its own log (`billing_files`) lacks, and meter storage for the
+   complete hours since the storage cursor from bronze's processed-files log (`billing_inputs.py`).
 2. **Stage** them with the prior rows they need and the rates into a fresh work DuckDB (`billing_stage.py`).
 3. **Transform**: `dbt build` of `models/billing` (with its data tests): the new distinct actions, the
    hourly usage of the (tenant, hour) pairs they touch, the new grants, the balances that changed.
 4. **Publish**: `billing_events` and `credit_grants` insert-if-absent (keyed on the action's and the grant's
-   id), `billing_usage_hourly` and `credit_balance` upserted; then the processed-files log, then the cursors.
+   id), `billing_usage_hourly` and `credit_balance` upserted; then the `billing_files` log, then the cursors.
 
 A crash anywhere is repaired by the next run: files not yet logged are read again, and their actions, already
 in `billing_events`, are dropped by the model's anti-join, while the hours they touch are recomputed from
@@ -33,9 +33,11 @@ from clawtrace_pipelines.core.billing_rates import load_rates
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.lake.table import conform
+from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import (
     BILLING_EVENTS,
+    BILLING_FILES,
     BILLING_TABLES,
     BILLING_USAGE_HOURLY,
     CREDIT_BALANCE,
@@ -103,14 +105,17 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).astimezone(UTC)
     rates = load_rates(settings.billing_rates_file)
+    unpriced = sorted(set(Category) - set(rates.per_unit))
+    if unpriced:
+        log.warning("billing rates %s price no %s: charged 0", rates.source, ", ".join(unpriced))
     storage = LakeStorage(settings)
     report = BillingReport()
     with LakeLock(storage, "billing").hold():
-        processed = ProcessedLog(settings)
-        meters, grants = discover(settings.arrival_overlap_hours, storage, processed, now, reconcile=reconcile)
+        seen = ProcessedLog(settings, BILLING_FILES)
+        meters, grants = discover(settings.arrival_overlap_hours, storage, seen, now, reconcile=reconcile)
         inputs = BillingInputs()
         read_files(storage, meters, grants, inputs)
-        meter_storage(settings.storage_meter_max_hours, storage, processed, now, inputs)
+        meter_storage(settings.storage_meter_max_hours, storage, ProcessedLog(settings), now, inputs)
         report.files, report.records, report.bad_lines = inputs.files, len(inputs.records), inputs.bad_lines
         report.storage_rows, report.grants = len(inputs.storage), len(inputs.grants)
         tables = {spec.name: open_table(spec, settings) for spec in BILLING_TABLES}
@@ -131,7 +136,7 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
             )
             built = _build(staged, report)
             _publish(tables, built, report)
-        processed.record(inputs.entries, processed_at=now, run_id=None)
+        seen.record(inputs.entries, processed_at=now, run_id=None)
         storage.write_json(CURSOR_PATH, {"files_from": now.isoformat()})
         if inputs.storage_through is not None:
             storage.write_json(STORAGE_CURSOR_PATH, {"next_hour": inputs.storage_through.isoformat()})

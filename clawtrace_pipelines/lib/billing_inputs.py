@@ -2,8 +2,8 @@
 
 Files are found like bronze finds raw files: the hour folders from the billing cursor (less an overlap) to now
 for every tenant folder, or everything on the first run and on a reconciliation sweep, then whatever the
-processed-files log lacks (kinds `metering` and `grant`). Re-reading a file is harmless: every record keeps its
-id, and the billing tables insert an id only once.
+billing step's own log (`billing_files`, the processed-files log's schema; kinds `metering` and `grant`)
+lacks. Re-reading a file is harmless: every record keeps its id, and the billing tables insert an id only once.
 
 Storage is metered per complete UTC hour: the raw bytes the processed-files log holds per tenant (files bronze
 processed before the hour ended), as MB-days (MB x 1/24 day, 1 MB = 1,000,000 bytes, rounded half-even to 9
