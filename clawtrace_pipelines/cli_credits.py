@@ -18,21 +18,16 @@ from clawtrace_pipelines.cli_accounts import DbOpt, JsonOpt, LakeOpt, TenantOpt,
 
 credits_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Credits: grant them to a tenant.")
 
-# Credits are exact at 18 decimals in the tables; a grant is kept to 9, like a rate.
-_MAX_DECIMALS = 9
-
 
 def _amount(text: str) -> Decimal:
+    from clawtrace_pipelines.core.metering import MeterRecordError, check_amount
+
     try:
-        amount = Decimal(text)
+        return check_amount(Decimal(text))
     except InvalidOperation:
-        raise typer.BadParameter(f"not a number: {text!r}") from None
-    if not amount.is_finite() or amount <= 0:
-        raise typer.BadParameter("the amount must be a positive number of credits")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -_MAX_DECIMALS:
-        raise typer.BadParameter(f"at most {_MAX_DECIMALS} decimals")
-    return amount
+        raise typer.BadParameter(f"not a number: {text!r}", param_hint="--amount") from None
+    except MeterRecordError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--amount") from None
 
 
 @credits_app.command("grant")

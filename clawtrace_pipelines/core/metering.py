@@ -52,8 +52,29 @@ API_CATEGORIES = frozenset(Category) - {Category.STORAGE_MB_DAYS}
 _SAFE_RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 
 
+# Bounds that keep every quantity and credit inside the tables' decimals (38 digits, 9 or 18 of them decimals):
+# a record past them is refused on reading rather than failing the whole billing run.
+MAX_QUANTITY = 10**18
+MAX_GRANT = Decimal(10**12)
+AMOUNT_DECIMALS = 9
+
+
 class MeterRecordError(ValueError):
     """A metering line that is not a valid record (it is skipped and counted, never charged)."""
+
+
+def check_amount(amount: Decimal) -> Decimal:
+    """A grant's amount if it is positive, finite, below 10^12 credits and has at most 9 decimals.
+
+    Raises:
+        MeterRecordError: any other amount.
+    """
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int) or not 0 < amount < MAX_GRANT:
+        raise MeterRecordError(f"a grant must be a positive number of credits below {MAX_GRANT}")
+    if exponent < -AMOUNT_DECIMALS:
+        raise MeterRecordError(f"a grant has at most {AMOUNT_DECIMALS} decimals")
+    return amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +103,8 @@ class MeterRecord:
 def new_record(tenant_id: str, category: Category, quantity: int, ts: datetime | None = None) -> MeterRecord:
     """A record with a fresh UUID (raises InvalidIdError for a tenant that is not a UUID, ValueError for a
     negative quantity)."""
-    if quantity < 0:
-        raise ValueError(f"a metered quantity cannot be negative: {quantity}")
+    if not 0 <= quantity < MAX_QUANTITY:
+        raise ValueError(f"a metered quantity must be from 0 to {MAX_QUANTITY - 1}: {quantity}")
     return MeterRecord(str(uuid.uuid4()), check_uuid(tenant_id, "tenant_id"), category, quantity, ts or _now())
 
 
@@ -104,8 +125,8 @@ def parse_record(line: bytes, folder_tenant: str) -> MeterRecord:
         raise MeterRecordError("id must be 1-200 characters of letters, digits and ._:/-")
     if tenant != folder_tenant:
         raise MeterRecordError("tenant_id is not the tenant of the file's folder")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-        raise MeterRecordError("quantity must be a non-negative integer")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity < MAX_QUANTITY:
+        raise MeterRecordError(f"quantity must be an integer from 0 to {MAX_QUANTITY - 1}")
     if ts.tzinfo is None:
         raise MeterRecordError("ts must carry a UTC offset")
     return MeterRecord(record_id, tenant, category, quantity, ts.astimezone(UTC))
@@ -181,8 +202,7 @@ def parse_grant(data: bytes, folder: str) -> GrantRecord:
         raise MeterRecordError(f"not a grant record: {exc}") from None
     if grant.tenant_id != folder:
         raise MeterRecordError("tenant_id is not the tenant of the file's folder")
-    if not grant.amount.is_finite():
-        raise MeterRecordError("amount must be a finite number")
+    check_amount(grant.amount)
     return grant
 
 

@@ -111,6 +111,14 @@ def test_a_scripted_session_reconciles_exactly_with_billing_usage_hourly(api_set
         )
         # The guard is off by default: a tenant in deficit is still served.
         assert c.get("/v1/traces").status_code == 200
+        assert c.get("/v1/billing/usage", params={"from": "2026-01-02", "to": "2026-01-01"}).status_code == 422
+        assert c.get("/v1/billing/usage", params={"from": "2020-01-01", "to": "2026-01-01"}).status_code == 422
+    # Another tenant's key sees none of it: the tenant is the key's.
+    other = accounts.create_tenant("other")["tenant_id"]
+    other_key = accounts.create_key(other, "read")["key"]
+    with serve_app(api_settings) as api, api.client(other_key) as c:
+        assert c.get("/v1/billing/usage").json()["totals"] == []
+        assert Decimal(c.get("/v1/billing/balance").json()["used"]) == 0
 
 
 def test_a_restart_mid_session_loses_no_metered_action_that_was_flushed(api_settings: Settings, accounts: Accounts):
@@ -187,3 +195,17 @@ def test_a_grant_and_enough_usage_flip_the_guard_to_402_and_a_new_grant_lifts_it
         assert Decimal(reads.get("/v1/billing/balance").json()["balance"]) == Decimal("0.75")
         assert reads.get("/v1/traces").status_code == 200
         assert ingest.post("/v1/traces/events", json=env, headers=plugin_headers(env, tenant)).status_code == 202
+
+
+def test_credits_grant_refuses_a_bad_amount_or_an_unknown_tenant(api_settings: Settings, accounts: Accounts):
+    tenant = accounts.create_tenant("acme")["tenant_id"]
+    base = ["credits", "grant", "--reason", "r", "--lake", api_settings.lake, "--db", str(api_settings.db)]
+    for amount in ("0", "-5", "1e400000", "nan", "0.0000000001", "ten"):
+        assert CliRunner().invoke(cli, [*base, "--tenant", tenant, "--amount", amount]).exit_code != 0, amount
+    unknown = CliRunner().invoke(cli, [*base, "--tenant", "00000000-0000-4000-8000-000000000000", "--amount", "1"])
+    assert unknown.exit_code == 2 and "no tenant" in unknown.output
+    granted = _grant(api_settings, tenant, "12.5")
+    assert granted["path"].startswith(f"raw/credits/v1/tenant={tenant}/")
+    run_billing(api_settings)
+    with serve_app(api_settings) as api, api.client(accounts.create_key(tenant, "read")["key"]) as c:
+        assert Decimal(c.get("/v1/billing/balance").json()["balance"]) == Decimal("12.5")

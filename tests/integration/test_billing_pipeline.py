@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
+
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.metering import Category, GrantRecord, MeterRecord, grant_file_path, meter_file_path
@@ -110,3 +112,16 @@ def test_an_expired_grant_lapses_on_the_next_run_without_new_usage(lake_settings
     after = _balance(lake_settings)
     assert (after["granted"], after["used"], after["lapsed"], after["balance"]) == (10, 2, 8, 0)
     assert after["valid_at"] == NOW + timedelta(hours=2)
+
+
+def test_a_bad_metering_line_or_grant_file_is_skipped_and_never_stops_the_run(lake_settings: Settings):
+    storage = LakeStorage(lake_settings)
+    good = _actions(Category.TRACE_LIST_QUERY, 2, NOW - timedelta(minutes=5))
+    huge = orjson.loads(good[0].line()) | {"id": str(uuid.uuid4()), "quantity": 10**18}  # past MAX_QUANTITY
+    lines = [good[0].line(), b"not json", orjson.dumps(huge), good[1].line()]
+    storage.write_bytes(meter_file_path(TENANT, NOW), b"\n".join(lines) + b"\n")
+    bad_grant = GrantRecord(str(uuid.uuid4()), TENANT, Decimal("1e40"), "x", NOW, NOW + timedelta(days=1))
+    storage.write_bytes(grant_file_path(TENANT, NOW, bad_grant.grant_id), bad_grant.to_json())
+    report = run_billing(lake_settings, now=NOW)
+    assert (report.records, report.bad_lines, report.grants) == (2, 2, 0)
+    assert _balance(lake_settings)["used"] == Decimal(1)
