@@ -14,21 +14,25 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from clawtrace_api.accounts import Accounts, Principal
+from clawtrace_api.billing_guard import DeficitGuard
 from clawtrace_api.errors import Problem
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import Scope
+from clawtrace_api.metering import MeterRecorder
 from clawtrace_pipelines.core.graph.client import GraphClient, connect
 from clawtrace_pipelines.core.settings import Settings
 
 
 @dataclass
 class Services:
-    """One per app: settings, the database, the key cache, the graph client (opened on first use)."""
+    """One per app: settings, the database, the key cache, the meter, the graph client (opened on first use)."""
 
     settings: Settings
     engine: Engine
     accounts: Accounts
     keys: KeyCache
+    meter: MeterRecorder
+    guard: DeficitGuard
     extras: dict[str, Any] = field(default_factory=dict)
     _graph: GraphClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,16 +97,21 @@ def _check_scope(principal: Principal, scope: Scope) -> None:
         raise Problem(403, "forbidden", f"this key lacks the {scope.value!r} scope")
 
 
-def require(scope: Scope) -> Any:
-    """A dependency: the caller's principal, if its key has `scope` (403 otherwise)."""
+def require(scope: Scope, *, guarded: bool = False) -> Any:
+    """A dependency: the caller's principal, if its key has `scope` (403 otherwise) and, when `guarded`, its
+    tenant is not in credit deficit (402, with the deficit guard on: billing_guard.py)."""
 
-    async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(_principal)], services: ServicesDep) -> Principal:
         _check_scope(principal, scope)
+        if guarded:
+            await services.guard.check(principal.tenant_id)
         return principal
 
     return Depends(dependency)
 
 
-IngestPrincipal = Annotated[Principal, require(Scope.INGEST)]
-ReadPrincipal = Annotated[Principal, require(Scope.READ)]
+IngestPrincipal = Annotated[Principal, require(Scope.INGEST, guarded=True)]
+ReadPrincipal = Annotated[Principal, require(Scope.READ, guarded=True)]
+# The billing routes: a tenant in deficit must still see its usage and balance.
+BillingPrincipal = Annotated[Principal, require(Scope.READ)]
 AdminPrincipal = Annotated[Principal, require(Scope.ADMIN)]

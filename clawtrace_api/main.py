@@ -10,11 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from clawtrace_api import docs, errors
 from clawtrace_api.accounts import Accounts
+from clawtrace_api.billing_guard import DeficitGuard
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.deps import Services
 from clawtrace_api.ingest.fast_path import IngestFastPath
 from clawtrace_api.ingest.runtime import ingest_runtime
 from clawtrace_api.key_cache import KeyCache
+from clawtrace_api.metering import MeterRecorder
 from clawtrace_api.routes import ROUTERS
 from clawtrace_pipelines.core.settings import Settings, get_settings
 
@@ -29,7 +31,12 @@ def build_services(settings: Settings) -> Services:
     engine = make_engine(settings)
     accounts = Accounts(engine)
     return Services(
-        settings=settings, engine=engine, accounts=accounts, keys=KeyCache(accounts, ttl_s=settings.key_cache_seconds)
+        settings=settings,
+        engine=engine,
+        accounts=accounts,
+        keys=KeyCache(accounts, ttl_s=settings.key_cache_seconds),
+        meter=MeterRecorder(settings),
+        guard=DeficitGuard(settings),
     )
 
 
@@ -42,14 +49,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The ingest writer first: it moves what a crashed process left in the spool before anything is served.
         await ingest_runtime(services)
+        await services.meter.start()
         for start in services.extras.get("on_start", []):
             await start()
         try:
             yield
         finally:
-            for stop in services.extras.get("on_stop", []):
-                await stop()
-            services.close()
+            try:
+                for stop in services.extras.get("on_stop", []):
+                    await stop()
+            finally:
+                # Last: every request has been answered, so every metered action is in the buffer.
+                await services.meter.close()
+                services.close()
 
     # /docs and /redoc are served from bundled assets (docs.py): the default pages load them from a CDN.
     app = FastAPI(

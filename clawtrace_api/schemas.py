@@ -31,14 +31,16 @@ def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
 
 _DESCRIPTIONS = {
     401: "No key, or an unknown or revoked one",
+    402: "The tenant's credit balance is below zero and the deficit guard is on (CLAWTRACE_BILLING_GUARD)",
     403: "The key lacks the scope this route needs",
     404: "No such id for this tenant (an unknown id and another tenant's are answered alike)",
     422: "A malformed parameter or body, or an answer larger than the row limit (narrow the request)",
     503: "The graph cannot be reached",
     504: "The graph or the lake took longer than its timeout",
 }
-READ_PROBLEMS = problems(401, 403, 422, 503, 504)
-ITEM_PROBLEMS = problems(401, 403, 404, 422, 503, 504)
+READ_PROBLEMS = problems(401, 402, 403, 422, 503, 504)
+ITEM_PROBLEMS = problems(401, 402, 403, 404, 422, 503, 504)
+BILLING_PROBLEMS = problems(401, 403, 422)
 ADMIN_PROBLEMS = problems(401, 403, 422)
 ADMIN_ITEM_PROBLEMS = problems(401, 403, 404, 422)
 

@@ -137,7 +137,14 @@ def tick(
 ) -> None:
     """Run one tick in-process: every layer picks up what is new since the last tick."""
     _apply_overrides(lake, table_format)
-    _run_tick_job({"ops": {"bronze_events": {"config": {"reconcile": reconcile}}}})
+    _run_tick_job(
+        {
+            "ops": {
+                "bronze_events": {"config": {"reconcile": reconcile}},
+                "billing_models": {"config": {"reconcile": reconcile}},
+            }
+        }
+    )
 
 
 @app.command()
@@ -266,6 +273,7 @@ def demo(
 def _mount_graph_commands() -> None:
     from clawtrace_pipelines.cli_accounts import agents_app, keys_app, tenants_app
     from clawtrace_pipelines.cli_card import card
+    from clawtrace_pipelines.cli_credits import credits_app
     from clawtrace_pipelines.cli_graph import graph_app
     from clawtrace_pipelines.cli_silver import silver_app
     from clawtrace_pipelines.cli_sql import sql
@@ -273,6 +281,7 @@ def _mount_graph_commands() -> None:
     app.add_typer(tenants_app, name="tenants", help="Tenants of the API.")
     app.add_typer(agents_app, name="agents", help="Agents and their ingest keys; delete or purge one.")
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
+    app.add_typer(credits_app, name="credits", help="Credits: grant them to a tenant (counted from the next tick).")
 
     app.add_typer(graph_app, name="graph", help="The graph schema (PuppyGraph) and the embedded graph.")
     app.add_typer(silver_app, name="silver", help="Silver's dead letters: list them, queue them again.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from clawtrace_pipelines.assets.billing import build_billing_models, raw_credit_grants, raw_metering
 from clawtrace_pipelines.assets.bronze import bronze_events, raw_events
 from clawtrace_pipelines.assets.dead_letters import silver_dead_letters
 from clawtrace_pipelines.assets.graph import graph
@@ -28,6 +29,9 @@ def build_definitions() -> dg.Definitions:
             model_prices,
             model_resolution,
             build_silver_models(),
+            raw_metering,
+            raw_credit_grants,
+            build_billing_models(),
             silver_dead_letters,
             graph,
             lake_maintenance,

@@ -21,8 +21,14 @@ daily_reconcile = dg.ScheduleDefinition(
     cron_schedule="17 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    run_config={"ops": {"bronze_events": {"config": {"reconcile": True}}}},
-    description="A tick that also lists the whole raw zone, for files no arrival record or window listing saw.",
+    run_config={
+        "ops": {
+            "bronze_events": {"config": {"reconcile": True}},
+            "billing_models": {"config": {"reconcile": True}},
+        }
+    },
+    description="A tick that also lists the whole raw zone (events, metering, grants), for files no arrival "
+    "record or window listing saw.",
 )
 
 daily_maintenance = dg.ScheduleDefinition(

@@ -2,7 +2,8 @@
 
 The original plugin sends one request per event, so what each request costs in routing and dependency
 resolution is most of what a single-event ingest costs. This ASGI middleware answers `POST /v1/traces/events`
-itself: it authenticates with the same function the dependencies use, runs the route's own handler
+itself: it authenticates with the same function the dependencies use, applies the deficit guard as
+`IngestPrincipal` does, runs the route's own handler
 (`routes/ingest.py:handle_event`), and turns a `Problem` into the same problem+json answer. Everything else,
 and the OpenAPI description of this route, stays with FastAPI.
 """
@@ -34,6 +35,7 @@ class IngestFastPath:
         services = scope["app"].state.services
         try:
             principal = await authenticate(request, services, KeyScope.INGEST)
+            await services.guard.check(principal.tenant_id)
             response = await handle_event(request, principal, services)
         except Problem as problem:
             response = problem_response(problem, request)

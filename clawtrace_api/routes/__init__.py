@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import admin, agents, costs, health, ingest, sessions, spans, traces
+from clawtrace_api.routes import admin, agents, billing, costs, health, ingest, sessions, spans, traces
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,5 +14,6 @@ ROUTERS: list[APIRouter] = [
     spans.router,
     sessions.router,
     costs.router,
+    billing.router,
     admin.router,
 ]

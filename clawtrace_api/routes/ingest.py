@@ -9,8 +9,8 @@ Who may write what:
 
 Status codes follow what the plugin does with them (retry on 429 and 5xx, drop on any other 4xx): 202 when at
 least one event is durable (rejected ones are listed beside), 422 when none is valid, 413 over the limits,
-401/403 for keys, 429 over the rate limit, 503 when the write failed (nothing of the request counts as
-accepted; the retry is safe since bronze dedups by event id).
+401/403 for keys, 402 for a tenant in credit deficit (with the guard on), 429 over the rate limit, 503 when
+the write failed (nothing of the request counts as accepted; the retry is safe since bronze dedups by event id).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from clawtrace_api.ingest.validate import (
     parse_lines,
     parse_single,
 )
+from clawtrace_pipelines.core.metering import Category
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/traces", tags=["ingest"])
@@ -49,6 +50,7 @@ router = APIRouter(prefix="/v1/traces", tags=["ingest"])
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown or revoked key"},
+    402: {"description": "The tenant's credit balance is below zero and the deficit guard is on"},
     403: {"description": "The key lacks the ingest scope, or the request names another tenant or agent"},
     413: {"description": "Body larger than `ingest_max_body_bytes`, or more than `ingest_max_events` events"},
     415: {"description": "A batch body that is neither JSON nor NDJSON"},
@@ -87,7 +89,7 @@ async def handle_event(request: Request, principal: Principal, services: Service
             Rejected(0, checked.accepted[0].event_id, "event_id_mismatch", "x-clawtrace-event-id is not event.eventId")
         )
         checked.accepted.clear()
-    return await _write(await ingest_runtime(services), checked)
+    return await _write(services, principal, checked)
 
 
 @router.post(
@@ -115,7 +117,7 @@ async def ingest_batch(request: Request, principal: IngestPrincipal, services: S
         _check_count(len(items), settings.ingest_max_events)
     else:
         raise Problem(415, "unsupported-media-type", "send application/json (an array) or application/x-ndjson")
-    return await _write(await ingest_runtime(services), await _check(request, principal, services, items))
+    return await _write(services, principal, await _check(request, principal, services, items))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -175,7 +177,7 @@ async def _author(request: Request, principal: Principal, runtime: IngestRuntime
     return Author(principal.tenant_id, principal.key_id, pinned, live.__contains__)
 
 
-async def _write(runtime: IngestRuntime, checked: Checked) -> Response:
+async def _write(services: Services, principal: Principal, checked: Checked) -> Response:
     rejected = [
         RejectedEvent(index=r.index, event_id=r.event_id, reason_code=r.reason_code, reason=r.reason)
         for r in checked.rejected
@@ -190,11 +192,15 @@ async def _write(runtime: IngestRuntime, checked: Checked) -> Response:
             errors=[r.model_dump() for r in rejected],
         )
     try:
-        await runtime.writer.commit(checked.accepted)
+        await (await ingest_runtime(services)).writer.commit(checked.accepted)
     except WriteFailed:
         raise Problem(
             503, "ingest-unavailable", "the events could not be stored; retry", headers={"Retry-After": "1"}
         ) from None
+    # Metered once durable: a 503 charges nothing, and a retried event is charged again, as it was sent again.
+    meter = services.meter
+    meter.record(principal.tenant_id, Category.INGEST_EVENTS, len(checked.accepted))
+    meter.record(principal.tenant_id, Category.INGEST_BYTES, sum(len(a.line) + 1 for a in checked.accepted))
     # Serialized here rather than through `response_model`: the plugin sends one request per event, and the
     # model's validation and encoding pass was a measurable share of each request's CPU.
     body = {"accepted": [a.event_id for a in checked.accepted], "rejected": [r.model_dump() for r in rejected]}

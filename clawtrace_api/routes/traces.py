@@ -19,6 +19,7 @@ from clawtrace_api.views.listing import Sort, TraceFilters, list_traces
 from clawtrace_api.views.rows import trace_meta, trace_row, trace_spans
 from clawtrace_api.views.timeline import build_timeline
 from clawtrace_api.views.tree import build_tree
+from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.trace_cards import render_yaml
 
 router = APIRouter(prefix="/v1/traces", tags=["traces"])
@@ -46,7 +47,10 @@ def get_traces(
     and per-day trends of all of them (not only the page)."""
     start, end = window(from_ms, to_ms)
     filters = TraceFilters(start, end, agent_id, category, has_error, model, tool, min_cost_usd)
-    return list_traces(services.graph, principal.tenant_id, filters, sort, limit, cursor)
+    page = list_traces(services.graph, principal.tenant_id, filters, sort, limit, cursor)
+    # Metered once answered: a failed read (4xx, 5xx) is not charged.
+    services.meter.record(principal.tenant_id, Category.TRACE_LIST_QUERY)
+    return page
 
 
 @router.get("/{trace_id}", response_model=TraceDetail, responses=ITEM_PROBLEMS)
@@ -54,7 +58,9 @@ def get_trace(trace_id: TraceId, principal: ReadPrincipal, services: ServicesDep
     """The trace's row, with its status (complete, in progress, incomplete, orphan), and its spans."""
     row = trace_row(services.graph, principal.tenant_id, trace_id)
     spans = trace_spans(services.graph, principal.tenant_id, trace_id)
-    return TraceDetail(meta=trace_meta(row, spans), spans=spans)
+    detail = TraceDetail(meta=trace_meta(row, spans), spans=spans)
+    services.meter.record(principal.tenant_id, Category.TRACE_DETAIL_QUERY)
+    return detail
 
 
 @router.get("/{trace_id}/tree", response_model=TraceTree, responses=ITEM_PROBLEMS)

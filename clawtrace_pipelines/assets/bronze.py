@@ -4,7 +4,7 @@
 import dagster as dg
 
 from clawtrace_pipelines.checks import event_ids_unique, files_reconcile
-from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED
+from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES
 from clawtrace_pipelines.lib.bronze import run_bronze
 from clawtrace_pipelines.partitions import hourly_partitions, partition_hours
 from clawtrace_pipelines.resources import LakehouseResource
@@ -42,6 +42,14 @@ class BronzeConfig(dg.Config):
             kinds={"python", "deltalake", "iceberg"},
             description="One row per raw record (raw_path, line) that failed validation, with reason_code, "
             "reason and a truncated copy. Nothing else of its file is lost.",
+        ),
+        dg.AssetSpec(
+            PROCESSED_FILES.name,
+            deps=[raw_events],
+            group_name="bronze",
+            kinds={"python", "deltalake", "iceberg"},
+            description="Bookkeeping: one row per raw file (and arrival record) bronze processed, "
+            "with its size and counts. Key (dt, path). Billing meters storage from its raw files' sizes.",
         ),
     ],
     check_specs=[
@@ -101,5 +109,6 @@ def bronze_events(context: dg.AssetExecutionContext, config: BronzeConfig, lakeh
         },
     )
     yield dg.MaterializeResult(asset_key=EVENTS_REJECTED.name, metadata={**common, "rejected": report.rejected})
+    yield dg.MaterializeResult(asset_key=PROCESSED_FILES.name, metadata=common)
     yield event_ids_unique(settings, report)
     yield files_reconcile(settings, report)

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
-from clawtrace_pipelines.core.tables import ALL_TABLES, ENTITLEMENTS, PROCESSED_FILES
+from clawtrace_pipelines.core.tables import ALL_TABLES, BILLING_FILES, ENTITLEMENTS
 from clawtrace_pipelines.resources import LakehouseResource
 
 
@@ -18,8 +18,8 @@ class MaintenanceConfig(dg.Config):
 @dg.asset(
     name="lake_maintenance",
     group_name="maintenance",
-    # The tables that are assets: the processed-files log and the entitlements are written as side effects.
-    deps=[dg.AssetKey(name) for name in ALL_TABLES if name not in (PROCESSED_FILES.name, ENTITLEMENTS.name)],
+    # The tables that are assets: the entitlements and billing's file log are side effects of silver and billing.
+    deps=[dg.AssetKey(name) for name in ALL_TABLES if name not in (ENTITLEMENTS.name, BILLING_FILES.name)],
     kinds={"deltalake", "iceberg"},
     pool="lakehouse",
     description="Compacts every lake table (Delta: z-order on the table's sort columns; Iceberg: sorted rewrite "

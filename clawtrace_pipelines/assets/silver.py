@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
 
-from clawtrace_pipelines.lib.dbt_runner import ensure_manifest
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
 from clawtrace_pipelines.resources import LakehouseResource
 
@@ -27,9 +27,9 @@ def _published(props: Mapping[str, Any]) -> bool:
 
 
 def _layer(props: Mapping[str, Any]) -> str:
-    """A published model's group: its folder under models/ (`gold/` -> gold), else silver."""
+    """A published model's group: its folder under models/ (`gold/` -> gold, `billing/` -> billing), else silver."""
     fqn = props.get("fqn") or []
-    return "gold" if len(fqn) > 2 and fqn[1] == "gold" else "silver"
+    return fqn[1] if len(fqn) > 2 and fqn[1] in ("gold", "billing") else "silver"
 
 
 class SilverTranslator(DagsterDbtTranslator):
@@ -56,7 +56,7 @@ class SilverTranslator(DagsterDbtTranslator):
 TRANSLATOR = SilverTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def _model_order(manifest: Mapping[str, Any]) -> dict[str, int]:
+def model_order_of(manifest: Mapping[str, Any]) -> dict[str, int]:
     """Model name -> position in a topological order of the dbt DAG."""
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
     order: dict[str, int] = {}
@@ -82,12 +82,14 @@ def build_silver_models() -> dg.AssetsDefinition:
     """
     manifest_path = ensure_manifest()
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    model_order = _model_order(manifest)
+    model_order = model_order_of(manifest)
 
     @dbt_assets(
         manifest=manifest_path,
         name="silver_models",
         dagster_dbt_translator=TRANSLATOR,
+        # The billing models are their own step (assets/billing.py), on their own inputs.
+        exclude=BILLING_SELECTION,
         # Not partitioned: a tick recomputes whatever traces bronze queued, whichever hours their events are
         # in. A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
         # recomputes them.

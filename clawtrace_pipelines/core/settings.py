@@ -131,6 +131,32 @@ class Settings(BaseSettings):
     payload_max_bytes: int = Field(
         default=64 * 1024, gt=0, description="Span payloads longer than this are truncated in API answers"
     )
+    # Billing (README, "Billing").
+    billing_rates_file: str | None = Field(
+        default=None, description="Rates TOML (credits per metered unit); unset: the packaged billing_rates.toml"
+    )
+    metering_flush_seconds: float = Field(
+        # One file per active tenant per flush: 5 s keeps that to 17k a day per busy tenant.
+        default=5.0,
+        gt=0,
+        le=10,
+        description="How often the API writes its buffered metered actions to the raw zone (and at shutdown)",
+    )
+    billing_guard: bool = Field(
+        default=False,
+        description="Answer ingest and reads with 402 for a tenant whose credit balance is below zero",
+    )
+    billing_guard_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=60,
+        description="How long the deficit guard trusts a tenant's balance before reading it again (at most 60)",
+    )
+    storage_meter_max_hours: int = Field(
+        default=48,
+        gt=0,
+        description="Most hours of storage one billing run meters (a lake idle for longer catches up over runs)",
+    )
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
     )

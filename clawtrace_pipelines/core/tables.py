@@ -111,6 +111,17 @@ PROCESSED_FILES = TableSpec(
 )
 
 
+# The same log for the billing step's files (metering and grants): apart, so bronze's reads of its log never
+# grow with the API's metering files (one per tenant and flush).
+BILLING_FILES = TableSpec(
+    name="billing_files",
+    schema=PROCESSED_FILES.schema,
+    keys=PROCESSED_FILES.keys,
+    partition_by=PROCESSED_FILES.partition_by,
+    description="Billing bookkeeping: every metering and grant file the billing step has read, with its counts.",
+)
+
+
 def _cols(*fields: pa.Field) -> pa.Schema:
     return pa.schema(list(fields))
 
@@ -338,6 +349,80 @@ TRACE_CARDS = TableSpec(
     "repaired steps, sub-agents and context growth.",
 )
 
+# Credits are exact: quantities and rates at 9 decimals, so their product is exact at 18 (core/billing_rates.py).
+QUANTITY = pa.decimal128(38, 9)
+RATE = pa.decimal128(38, 9)
+CREDITS = pa.decimal128(38, 18)
+
+BILLING_EVENTS = TableSpec(
+    name="billing_events",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("event_id", pa.string()),
+        _req("category", pa.string()),
+        _req("quantity", QUANTITY),
+        _req("ts", UTC_TS),
+        _req("hour", UTC_TS),
+        _req("day", pa.date32()),
+        # The metering file it came from; null for what the pipeline meters itself (storage).
+        pa.field("source_path", pa.string()),
+    ),
+    # The metered action's own id is the dedup key (with the tenant: ids are the API's, but a tenant's id can
+    # never suppress another's); day is derived from ts, so a replayed record lands in the same partition.
+    keys=("day", "tenant_id", "event_id"),
+    partition_by=("day",),
+    sort_by=("tenant_id", "hour"),
+    description="Billing: one row per distinct metered action (tenant, event_id): category, quantity, time.",
+)
+
+BILLING_USAGE_HOURLY = TableSpec(
+    name="billing_usage_hourly",
+    schema=_cols(
+        _req("day", pa.date32()),
+        _req("hour", UTC_TS),
+        _req("tenant_id", pa.string()),
+        _req("category", pa.string()),
+        _req("quantity", QUANTITY),
+        _req("events", pa.int64()),
+        _req("credits_per_unit", RATE),
+        _req("credits", CREDITS),
+    ),
+    keys=("day", "tenant_id", "category", "hour"),
+    partition_by=("day",),
+    sort_by=("tenant_id", "hour"),
+    description="Billing: quantity, metered actions and credits per (tenant, category, UTC hour).",
+)
+
+CREDIT_GRANTS = TableSpec(
+    name="credit_grants",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("grant_id", pa.string()),
+        _req("amount", CREDITS),
+        _req("reason", pa.string()),
+        _req("granted_at", UTC_TS),
+        _req("expires_at", UTC_TS),
+        _req("source_path", pa.string()),
+    ),
+    keys=("tenant_id", "grant_id"),
+    description="Billing: the credit ledger, one row per grant (`clawtrace credits grant`), with its expiry.",
+)
+
+CREDIT_BALANCE = TableSpec(
+    name="credit_balance",
+    schema=_cols(
+        _req("tenant_id", pa.string()),
+        _req("granted", CREDITS),
+        _req("used", CREDITS),
+        _req("lapsed", CREDITS),
+        _req("balance", CREDITS),
+        pa.field("usage_through", UTC_TS),
+        _req("valid_at", UTC_TS),
+    ),
+    keys=("tenant_id",),
+    description="Billing: per tenant, credits granted, used and lapsed, and the balance, as of valid_at.",
+)
+
 SILVER_DEAD_LETTERS = TableSpec(
     name="silver_dead_letters",
     schema=_cols(
@@ -406,6 +491,8 @@ SILVER_TABLES = (PG_TENANTS, PG_AGENTS, PG_TRACES, PG_SPANS, PG_CHILD_OF_EDGES, 
 GOLD_TABLES = (LLM_SPEND_DAILY, TRACE_CARDS)
 # What one silver run builds and publishes through one journal.
 PUBLISHED_TABLES = (*SILVER_TABLES, *GOLD_TABLES)
+# What the billing step builds (its own dbt selection, after bronze, in the same tick).
+BILLING_TABLES = (BILLING_EVENTS, BILLING_USAGE_HOURLY, CREDIT_GRANTS, CREDIT_BALANCE)
 
 ALL_TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -413,7 +500,9 @@ ALL_TABLES: dict[str, TableSpec] = {
         EVENTS_ALL,
         EVENTS_REJECTED,
         PROCESSED_FILES,
+        BILLING_FILES,
         *PUBLISHED_TABLES,
+        *BILLING_TABLES,
         SILVER_DEAD_LETTERS,
         ENTITLEMENTS,
         MODEL_PRICES,

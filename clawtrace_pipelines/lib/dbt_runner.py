@@ -52,6 +52,10 @@ def default_target_path() -> Path:
     return cache / "clawtrace" / "dbt" / digest
 
 
+# The billing models (folder models/billing), built by their own step on their own inputs (lib/billing.py),
+# never by silver's build. By fqn: dagster-dbt resolves a `path:` selector against the working directory.
+BILLING_SELECTION = "fqn:clawtrace.billing"
+
 # dbtRunner keeps process-wide state (flags, adapter registry, env vars read at render time): one at a time.
 _LOCK = threading.Lock()
 # Parsed manifests by what they were parsed for (guarded by _LOCK).

@@ -17,7 +17,7 @@ import pyarrow as pa
 from clawtrace_pipelines.core.lake import LakeTable, open_table
 from clawtrace_pipelines.core.lake.storage import FileInfo
 from clawtrace_pipelines.core.settings import Settings
-from clawtrace_pipelines.core.tables import PROCESSED_FILES
+from clawtrace_pipelines.core.tables import PROCESSED_FILES, TableSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,11 @@ def folder_date(relpath: str) -> str:
 
 
 class ProcessedLog:
-    """Reads and writes the `processed_files` table, one `dt` partition at a time."""
+    """Reads and writes the `processed_files` table (or another log of its schema, such as billing's
+    `billing_files`), one `dt` partition at a time."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.table: LakeTable = open_table(PROCESSED_FILES, settings)
+    def __init__(self, settings: Settings, spec: TableSpec = PROCESSED_FILES) -> None:
+        self.table: LakeTable = open_table(spec, settings)
 
     def unprocessed(self, candidates: Iterable[FileInfo]) -> list[FileInfo]:
         """The candidates the log does not hold, or holds with another size or fingerprint.
@@ -89,18 +90,18 @@ class ProcessedLog:
         """Upsert entries (a re-processed file replaces its earlier entry)."""
         if not entries:
             return
-        columns: dict[str, list] = {name: [] for name in PROCESSED_FILES.schema.names}
+        columns: dict[str, list] = {name: [] for name in self.table.spec.schema.names}
         for e in entries:
             for name in LogEntry.__dataclass_fields__:
                 columns[name].append(getattr(e, name))
             columns["processed_at"].append(processed_at)
             columns["run_id"].append(run_id)
-        self.table.merge(pa.table(columns, schema=PROCESSED_FILES.schema))
+        self.table.merge(pa.table(columns, schema=self.table.spec.schema))
 
     def entries(self, paths: Iterable[str]) -> pa.Table:
         """Log rows of the given paths (for checks and tests)."""
         wanted = sorted(set(paths))
         if not wanted or not self.table.exists():
-            return PROCESSED_FILES.schema.empty_table()
+            return self.table.spec.schema.empty_table()
         dts = sorted({folder_date(p) for p in wanted})
         return self.table.read(filters=[("dt", "in", dts), ("path", "in", wanted)])

@@ -19,14 +19,14 @@ from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.lib import silver_dead_letters
-from clawtrace_pipelines.lib.dbt_runner import invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
 from clawtrace_pipelines.lib.silver_pending import event_keys, touched_traces, trace_keys
 from clawtrace_pipelines.lib.silver_publish import Journal, Publication, PublishCounts, moved_traces
 from clawtrace_pipelines.lib.silver_report import SilverReport, record_nodes
 from clawtrace_pipelines.lib.silver_stage import SilverInputs, read_inputs
 
-DBT_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+DBT_BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
 # Rounds of "dead-letter what the failing rows name, build the rest" before halving the traces instead.
 MAPPED_ROUNDS = 3
 

@@ -166,17 +166,22 @@ def read_inputs(tables: dict[str, LakeTable], traces: pa.Table, trace_max_days: 
     )
 
 
+def write_staged(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Write `tables` into the `staged` schema of a work database (silver's and billing's)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS staged")
+    for name, table in tables.items():
+        con.register("_incoming", table)
+        con.execute(f'CREATE OR REPLACE TABLE staged."{name}" AS SELECT * FROM _incoming')
+        con.unregister("_incoming")
+
+
 def stage(database: Path, tables: dict[str, pa.Table]) -> None:
     """Write `tables` into the `staged` schema of `database`, plus the prices of the models they name."""
     from clawtrace_pipelines.core.pricing import price_tables
 
     con = duckdb.connect(str(database))
     try:
-        con.execute("CREATE SCHEMA staged")
-        for name, table in tables.items():
-            con.register("_incoming", table)
-            con.execute(f'CREATE TABLE staged."{name}" AS SELECT * FROM _incoming')
-            con.unregister("_incoming")
+        write_staged(con, tables)
         # Every provider seen with every model seen: covers whichever pair a span ends up with.
         providers = [
             row[0]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from clawtrace_pipelines.core.tables import EVENTS_ALL, PUBLISHED_TABLES
+from clawtrace_pipelines.core.billing_rates import load_rates
+from clawtrace_pipelines.core.tables import BILLING_TABLES, EVENTS_ALL, PUBLISHED_TABLES
+from clawtrace_pipelines.lib import billing_stage
 from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, ensure_manifest, invoke_dbt
 from clawtrace_pipelines.lib.silver_stage import EVENT_COLUMNS, ROLLUP_SPAN_COLUMNS, stage
 
@@ -28,6 +31,8 @@ def _empty_work_database(path: Path) -> None:
             "prior_spans": rollup,
         },
     )
+    # The billing models' inputs, with the default rates (their unit tests price with them).
+    billing_stage.stage(path, billing_stage.empty_staged_tables(load_rates(), datetime(2026, 1, 1, tzinfo=UTC)))
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,7 @@ def test_every_built_column_is_documented_and_every_documented_column_exists(
 def test_every_model_is_documented_and_keys_are_tested() -> None:
     manifest = json.loads(ensure_manifest().read_text())
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    assert {spec.name for spec in PUBLISHED_TABLES} <= set(models)
+    assert {spec.name for spec in (*PUBLISHED_TABLES, *BILLING_TABLES)} <= set(models)
     for name, node in models.items():
         assert node["description"], f"{name} has no description"
     tested = {
@@ -92,11 +97,11 @@ def test_every_model_is_documented_and_keys_are_tested() -> None:
         for n in manifest["nodes"].values()
         if n["resource_type"] == "test" and n.get("attached_node") and "unique" in n["name"]
     }
-    assert {spec.name for spec in PUBLISHED_TABLES} <= tested, (
+    assert {spec.name for spec in (*PUBLISHED_TABLES, *BILLING_TABLES)} <= tested, (
         "every published model needs a uniqueness test on its key"
     )
     # The published models produce exactly the columns of their lake tables.
-    for spec in PUBLISHED_TABLES:
+    for spec in (*PUBLISHED_TABLES, *BILLING_TABLES):
         documented = set(models[spec.name]["columns"])
         assert documented <= set(spec.column_names), f"{spec.name} documents unknown columns"
 

@@ -8,7 +8,14 @@ import dagster as dg
 
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.storage import LakeStorage
-from clawtrace_pipelines.core.tables import EVENTS_ALL, GOLD_TABLES, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
+from clawtrace_pipelines.core.tables import (
+    BILLING_TABLES,
+    EVENTS_ALL,
+    GOLD_TABLES,
+    PG_TRACES,
+    PUBLISHED_TABLES,
+    SILVER_TABLES,
+)
 from clawtrace_pipelines.definitions import build_definitions, defs
 from clawtrace_pipelines.partitions import partition_key
 from tests.factories import batch_path, ndjson, record, write_raw
@@ -23,6 +30,10 @@ def test_definitions_pin_asset_keys_and_groups():
         "raw_events": "raw",
         "events_all": "bronze",
         "events_rejected": "bronze",
+        "processed_files": "bronze",
+        "raw_metering": "raw",
+        "raw_credit_grants": "raw",
+        **{t.name: "billing" for t in BILLING_TABLES},
         **dict.fromkeys(
             ("stg_events", "int_spans", "int_span_usage", "int_span_costs", "int_tool_calls"), "silver_work"
         ),
@@ -40,7 +51,15 @@ def test_definitions_pin_asset_keys_and_groups():
     assert job.tags.get("clawtrace/lane") == "lakehouse"
     # The tick materializes every layer, gold included.
     ticked = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert {"events_all", "pg_traces", "span_rollup", "llm_spend_daily", "trace_cards", "graph"} <= ticked
+    assert {
+        "events_all",
+        "pg_traces",
+        "span_rollup",
+        "llm_spend_daily",
+        "trace_cards",
+        "graph",
+        *(t.name for t in BILLING_TABLES),
+    } <= ticked
 
 
 # Every asset's direct upstream keys, as the UI draws them: raw files -> bronze -> staging -> intermediate ->
@@ -49,6 +68,14 @@ LINEAGE = {
     "raw_events": set(),
     "events_all": {"raw_events"},
     "events_rejected": {"raw_events"},
+    "processed_files": {"raw_events"},
+    "raw_metering": set(),
+    "raw_credit_grants": set(),
+    # Billing: metered actions and storage (from bronze's log) -> hourly usage -> balances, with the grants.
+    "billing_events": {"raw_metering", "processed_files"},
+    "billing_usage_hourly": {"billing_events"},
+    "credit_grants": {"raw_credit_grants"},
+    "credit_balance": {"billing_usage_hourly", "credit_grants"},
     "stg_events": {"events_all"},
     "int_spans": {"stg_events"},
     "int_span_usage": {"int_spans"},
@@ -66,11 +93,13 @@ LINEAGE = {
     "trace_cards": {"pg_traces", "pg_spans", "int_tool_calls"},
     "silver_dead_letters": {"pg_traces"},
     "graph": {"pg_tenants", "pg_agents", "pg_traces", "pg_spans", "pg_child_of_edges"},
-    # Maintenance runs after every lake table that is an asset (not the processed-files log or the entitlements,
-    # which are written as side effects of bronze and silver).
+    # Maintenance runs after every lake table that is an asset (not the entitlements, written as a side effect of
+    # silver).
     "lake_maintenance": {
         "events_all",
         "events_rejected",
+        "processed_files",
+        *(t.name for t in BILLING_TABLES),
         "model_prices",
         "silver_dead_letters",
         *(t.name for t in PUBLISHED_TABLES),
@@ -99,12 +128,12 @@ def test_dbt_data_tests_are_checks_of_their_models_and_every_silver_key_is_check
         "int_span_costs",
         "int_tool_calls",
         "silver_dead_letters",
-    } | {t.name for t in PUBLISHED_TABLES}
+    } | {t.name for t in (*PUBLISHED_TABLES, *BILLING_TABLES)}
     assert checks["silver_dead_letters"] == {"no_dead_letters"}
     assert {"event_id_unique", "files_reconcile"} <= checks["events_all"]
     # The uniqueness test on each silver table's merge key (dbt names it after the model and its columns); the
     # partition column is in the merge key only for pruning, the row key is the rest.
-    for spec in PUBLISHED_TABLES:
+    for spec in (*PUBLISHED_TABLES, *BILLING_TABLES):
         key = [column for column in spec.keys if column not in spec.partition_by]
         assert any(name.startswith("unique") and all(c in name for c in key) for name in checks[spec.name]), (
             f"{spec.name} has no uniqueness check on {key}"
