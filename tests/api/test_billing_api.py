@@ -79,6 +79,7 @@ def test_a_scripted_session_reconciles_exactly_with_billing_usage_hourly(api_set
             assert post_batch(c, batch, ndjson=True).status_code == 202
             bad = envelope(agent["agent_id"], eventType="no_such_type")
             assert post_batch(c, [bad]).status_code == 422  # nothing accepted, nothing metered
+        api.flush()
         run_bronze(api_settings)
         run_silver(api_settings)
         run_graph_update(api_settings)
@@ -169,6 +170,7 @@ def test_a_grant_and_enough_usage_flip_the_guard_to_402_and_a_new_grant_lifts_it
 
         env = envelope(agent["agent_id"])
         assert ingest.post("/v1/traces/events", json=env, headers=plugin_headers(env, tenant)).status_code == 202
+        api.flush()
         run_bronze(settings)
         run_silver(settings)
         run_graph_update(settings)
