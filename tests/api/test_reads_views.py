@@ -47,7 +47,8 @@ def span(span_id: str, parent: str | None, start: int, end: int, kind: str = "to
 intervals = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 20)), min_size=1, max_size=40)
 
 
-@settings(max_examples=200, derandomize=True)
+# No deadline: the property is about lanes, not speed, and a loaded machine (parallel suites) overran 200 ms.
+@settings(max_examples=200, derandomize=True, deadline=None)
 @given(intervals)
 def test_lanes_never_hold_two_bars_that_share_an_instant_and_are_as_few_as_the_peak(bars):
     spans = [span(f"s{i}", None, lo, lo + length) for i, (lo, length) in enumerate(bars)]
