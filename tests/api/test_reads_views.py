@@ -47,7 +47,7 @@ def span(span_id: str, parent: str | None, start: int, end: int, kind: str = "to
 intervals = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 20)), min_size=1, max_size=40)
 
 
-# No deadline: a busy machine makes some examples slow, and a timing failure here would say nothing of lanes.
+# No deadline: the property is about lanes, not speed, and a loaded machine (parallel suites) overran 200 ms.
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(intervals)
 def test_lanes_never_hold_two_bars_that_share_an_instant_and_are_as_few_as_the_peak(bars):
