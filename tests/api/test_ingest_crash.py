@@ -52,9 +52,12 @@ def test_a_request_retried_after_a_crash_leaves_no_duplicate(api_settings: Setti
     assert all(isinstance(o, httpx.HTTPError) for o in outcomes.values()), outcomes
 
     # The collector retries the same requests against the restarted server.
-    with ApiProcess(api_settings) as restarted:
+    restarted = ApiProcess(api_settings)
+    try:
         send("batch", restarted.url, "/v1/traces/events/batch", batch, {})
         send("single", restarted.url, "/v1/traces/events", single, plugin_headers(single, agent["tenant_id"]))
+    finally:
+        restarted.stop()  # a clean stop: what its spool holds is moved into raw files
     assert outcomes == {"batch": 202, "single": 202}
 
     assert raw_event_ids(api_settings) == dict.fromkeys(wanted, 2)  # each event is in the raw zone twice...
