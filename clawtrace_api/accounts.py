@@ -141,6 +141,11 @@ class Accounts:
             row = s.get(Agent, agent_id)
             return row if row is not None and row.tenant_id == tenant_id else None
 
+    def is_live_agent(self, tenant_id: str, agent_id: str) -> bool:
+        """Whether the agent exists in `tenant_id` and is not deleted."""
+        row = self.get_agent(tenant_id, agent_id)
+        return row is not None and row.deleted_at is None
+
     def list_agents(self, tenant_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         with self._sessions() as s:
             q = select(Agent).where(Agent.tenant_id == tenant_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,7 +64,14 @@ class GroupStats:
 class GroupCommitWriter:
     """The durable, group-committing writer of one process (start it inside the event loop)."""
 
-    def __init__(self, settings: Settings, *, max_inflight: int = 4, io_threads: int = 16) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_inflight: int = 4,
+        io_threads: int = 16,
+        live_agent: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.storage = DurableStorage(settings)
         self.window_s = settings.ingest_group_commit_ms / 1000
         self.pause_s = settings.ingest_debug_pause_after_write_ms / 1000
@@ -81,7 +89,9 @@ class GroupCommitWriter:
         self.mover: SpoolMover | None = None
         if settings.ingest_spool_flush_ms > 0 and not settings.lake_is_remote:
             self.spool = Spool(settings.lake_root)
-            self.mover = SpoolMover(self.spool, self.storage, self._pool, settings.ingest_spool_flush_ms / 1000)
+            self.mover = SpoolMover(
+                self.spool, self.storage, self._pool, settings.ingest_spool_flush_ms / 1000, live_agent=live_agent
+            )
 
     async def start(self) -> None:
         """Move what a crashed process left in the spool, then start taking writes."""

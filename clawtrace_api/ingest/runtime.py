@@ -37,8 +37,7 @@ class AgentDirectory:
         hit = self._known.get((tenant_id, agent_id))
         if hit is not None and hit[1] > now:
             return hit[0]
-        row = await asyncio.to_thread(self.accounts.get_agent, tenant_id, agent_id)
-        live = row is not None and row.deleted_at is None
+        live = await asyncio.to_thread(self.accounts.is_live_agent, tenant_id, agent_id)
         if len(self._known) >= 100_000:
             self._known.clear()
         self._known[(tenant_id, agent_id)] = (live, now + self.ttl_s)
@@ -60,7 +59,7 @@ async def ingest_runtime(services: Services) -> IngestRuntime:
     if runtime is None:
         settings = services.settings
         runtime = IngestRuntime(
-            writer=GroupCommitWriter(settings),
+            writer=GroupCommitWriter(settings, live_agent=services.accounts.is_live_agent),
             limiter=RateLimiter(settings.ingest_rate_limit_per_s),
             agents=AgentDirectory(services.accounts, settings.key_cache_seconds),
         )

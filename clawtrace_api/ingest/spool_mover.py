@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from clawtrace_api.ingest.durable import DurableStorage
 from clawtrace_api.ingest.spool import Segment, Spool
@@ -42,8 +44,19 @@ def move(storage: DurableStorage, records: list[tuple[str, bytes]]) -> int:
 class SpoolMover:
     """Flushes the spool every `flush_s` and at close; segments that fail to move are retried each flush."""
 
-    def __init__(self, spool: Spool, storage: DurableStorage, pool: ThreadPoolExecutor, flush_s: float) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        storage: DurableStorage,
+        pool: ThreadPoolExecutor,
+        flush_s: float,
+        *,
+        live_agent: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.spool = spool
+        # Asked for the segments a stopped process left: an agent purged while they waited must not come back.
+        self.live_agent = live_agent
+        self._recovered: set[Path] = set()
         self.storage = storage
         self.pool = pool
         self.flush_s = flush_s
@@ -59,6 +72,7 @@ class SpoolMover:
         if orphans:
             log.warning("moving %d spool segments left by a stopped process", len(orphans))
         async with self._lock:
+            self._recovered.update(segment.path for segment in orphans)
             self._unmoved.extend(orphans)
             await self._move_unmoved()
         return len(orphans)
@@ -109,6 +123,32 @@ class SpoolMover:
 
     def _move_segment(self, segment: Segment) -> None:
         records = self.spool.read(segment)
+        if segment.path in self._recovered and self.live_agent is not None:
+            records = self._of_live_agents(records, self.live_agent)
         if records:
             move(self.storage, records)
         self.spool.remove(segment)
+        self._recovered.discard(segment.path)
+
+    @staticmethod
+    def _of_live_agents(records: list[tuple[str, bytes]], live: Callable[[str, str], bool]) -> list[tuple[str, bytes]]:
+        """The records whose agent still exists (a purge waits out the spool of live processes, not of dead ones)."""
+        answers: dict[str, bool] = {}
+        kept = []
+        for folder, line in records:
+            if folder not in answers:
+                owner = folder_owner(folder)
+                answers[folder] = owner is not None and live(*owner)
+            if answers[folder]:
+                kept.append((folder, line))
+        if len(kept) < len(records):
+            log.warning("dropped %d spooled events of deleted agents", len(records) - len(kept))
+        return kept
+
+
+def folder_owner(folder: str) -> tuple[str, str] | None:
+    """(tenant_id, agent_id) of a raw folder `raw/v1/tenant=T/agent=A/dt=.../hr=..`."""
+    parts = dict(p.split("=", 1) for p in folder.split("/") if "=" in p)
+    if "tenant" not in parts or "agent" not in parts:
+        return None
+    return parts["tenant"], parts["agent"]

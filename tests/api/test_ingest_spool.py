@@ -90,3 +90,21 @@ def test_a_second_process_never_moves_a_live_processs_segment(api_settings: Sett
     finally:
         first.stop()
     assert raw_event_ids(api_settings) == dict.fromkeys(ids, 1)
+
+
+def test_a_restart_drops_what_a_dead_process_spooled_for_an_agent_deleted_meanwhile(
+    api_settings: Settings, accounts: Accounts
+) -> None:
+    tenant = accounts.create_tenant("purged")["tenant_id"]
+    kept, gone = accounts.create_agent(tenant, "kept"), accounts.create_agent(tenant, "gone")
+    crashed = ApiProcess(api_settings, extra_env=NEVER)
+    try:
+        kept_ids = _post_singles(crashed.url, kept, 3)
+        _post_singles(crashed.url, gone, 4)
+    finally:
+        crashed.kill()
+    assert len(_segments(api_settings)) == 1  # both agents' events wait in the one segment
+    accounts.delete_agent(tenant, gone["agent_id"])  # and a purge, which finds nothing of them in raw yet
+    with ApiProcess(api_settings, extra_env=NEVER):
+        assert raw_event_ids(api_settings) == dict.fromkeys(kept_ids, 1)
+        assert _segments(api_settings) == []
