@@ -18,12 +18,9 @@ the table. So a replay never double-charges, and usage lives in the lake, not in
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -53,7 +50,7 @@ from clawtrace_pipelines.lib.billing_inputs import (
     read_cursor,
     read_files,
 )
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
 from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
@@ -146,9 +143,7 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
 
 
 def _build(staged: dict[str, pa.Table], report: BillingReport) -> dict[str, pa.Table]:
-    workdir = Path(tempfile.mkdtemp(prefix="clawtrace-billing-"))
-    try:
-        database = workdir / "billing.duckdb"
+    with work_database() as database:
         billing_stage.stage(database, staged)
         result = invoke_dbt(DBT_BILLING_BUILD, database=database)
         failed = failed_nodes(result)
@@ -164,8 +159,6 @@ def _build(staged: dict[str, pa.Table], report: BillingReport) -> dict[str, pa.T
             }
         finally:
             con.close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _publish(tables: dict[str, Any], built: dict[str, pa.Table], report: BillingReport) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.lib import silver_dead_letters
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
 from clawtrace_pipelines.lib.silver_pending import event_keys, touched_traces, trace_keys
 from clawtrace_pipelines.lib.silver_publish import Journal, Publication, PublishCounts, moved_traces
@@ -98,9 +97,7 @@ class ChunkBuilder:
 
     def _build(self, inputs: SilverInputs) -> _Built:
         t0 = time.perf_counter()
-        workdir = Path(tempfile.mkdtemp(prefix="clawtrace-silver-"))
-        try:
-            database = workdir / "silver.duckdb"
+        with work_database() as database:
             inputs.write(database)
             self.report.stage_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
@@ -119,8 +116,6 @@ class ChunkBuilder:
                 self.keep_workdir.mkdir(parents=True, exist_ok=True)
                 shutil.copy(database, self.keep_workdir / "silver.duckdb")
             return _Built(rows, {}, None)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     def _dead_letter(self, traces: pa.Table, failures: dict[str, Failure]) -> None:
         self.report.dead_lettered += silver_dead_letters.record(self.settings, traces, failures)
