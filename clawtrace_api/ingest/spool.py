@@ -41,6 +41,8 @@ class Segment:
     path: Path
     fd: int
     size: int = 0
+    # Left by a process that stopped (taken over by `orphans`), not written by this one.
+    recovered: bool = False
 
 
 def spool_dir(lake_root: str) -> Path:
@@ -109,7 +111,7 @@ class Spool:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            found.append(Segment(path, fd, os.fstat(fd).st_size))
+            found.append(Segment(path, fd, os.fstat(fd).st_size, recovered=True))
         return found
 
     @staticmethod

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 from clawtrace_api.ingest.durable import DurableStorage
 from clawtrace_api.ingest.spool import Segment, Spool
@@ -56,7 +55,6 @@ class SpoolMover:
         self.spool = spool
         # Asked for the segments a stopped process left: an agent purged while they waited must not come back.
         self.live_agent = live_agent
-        self._recovered: set[Path] = set()
         self.storage = storage
         self.pool = pool
         self.flush_s = flush_s
@@ -72,7 +70,6 @@ class SpoolMover:
         if orphans:
             log.warning("moving %d spool segments left by a stopped process", len(orphans))
         async with self._lock:
-            self._recovered.update(segment.path for segment in orphans)
             self._unmoved.extend(orphans)
             await self._move_unmoved()
         return len(orphans)
@@ -123,12 +120,11 @@ class SpoolMover:
 
     def _move_segment(self, segment: Segment) -> None:
         records = self.spool.read(segment)
-        if segment.path in self._recovered and self.live_agent is not None:
+        if segment.recovered and self.live_agent is not None:
             records = self._of_live_agents(records, self.live_agent)
         if records:
             move(self.storage, records)
         self.spool.remove(segment)
-        self._recovered.discard(segment.path)
 
     @staticmethod
     def _of_live_agents(records: list[tuple[str, bytes]], live: Callable[[str, str], bool]) -> list[tuple[str, bytes]]:

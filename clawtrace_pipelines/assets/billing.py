@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dbt import dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
+from clawtrace_pipelines.assets.retries import TICK_RETRY
 from clawtrace_pipelines.assets.silver import TRANSLATOR, model_order_of
 from clawtrace_pipelines.lib.billing import BillingReport, run_billing
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
@@ -53,7 +54,7 @@ def build_billing_models() -> dg.AssetsDefinition:
         select=BILLING_SELECTION,
         dagster_dbt_translator=TRANSLATOR,
         pool="lakehouse",
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=TICK_RETRY,
     )
     def billing_models(
         context: dg.AssetExecutionContext, config: BillingConfig, lakehouse: LakehouseResource

@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from clawtrace_pipelines.assets.retries import TICK_RETRY
 from clawtrace_pipelines.checks import event_ids_unique, files_reconcile
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES
 from clawtrace_pipelines.lib.bronze import run_bronze
@@ -69,7 +70,7 @@ class BronzeConfig(dg.Config):
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="lakehouse",
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=TICK_RETRY,
     can_subset=False,
 )
 def bronze_events(context: dg.AssetExecutionContext, config: BronzeConfig, lakehouse: LakehouseResource):

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
 
+from clawtrace_pipelines.assets.retries import TICK_RETRY
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
 from clawtrace_pipelines.resources import LakehouseResource
@@ -94,7 +95,7 @@ def build_silver_models() -> dg.AssetsDefinition:
         # in. A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
         # recomputes them.
         pool="lakehouse",
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=TICK_RETRY,
     )
     def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
         """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
