@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clawtrace_pipelines.core.errors import ConfigError
@@ -159,6 +159,38 @@ class Settings(BaseSettings):
     )
     parse_workers: int = Field(
         default=0, ge=0, description="Processes parsing raw files: 0 = one per core (up to 4) for big loads"
+    )
+
+    # Tracy, the analyst agent (clawtrace_api/tracy). The Anthropic variables keep the SDK's own names.
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "CLAWTRACE_ANTHROPIC_API_KEY"),
+        description="Anthropic API key for Tracy; unset: Tracy answers 503 (never logged)",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "CLAWTRACE_ANTHROPIC_BASE_URL"),
+        description="Messages API base URL; unset: the SDK's default (tests point it at a local stand-in)",
+    )
+    tracy_model: str = Field(default="claude-sonnet-4-6", min_length=1, description="The model Tracy runs on")
+    tracy_max_tool_rounds: int = Field(
+        default=8, ge=1, le=50, description="Most model turns that call tools in one answer (then it must answer)"
+    )
+    tracy_max_tokens: int = Field(default=4096, ge=256, le=64_000, description="max_tokens of each model call")
+    tracy_budget_seconds: float = Field(
+        default=120.0, gt=0, le=900, description="Wall-clock budget of one answer, model calls and tools included"
+    )
+    tracy_query_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Longest one Cypher query of Tracy's may run"
+    )
+    tracy_max_rows: int = Field(
+        default=500, ge=1, le=10_000, description="Most rows one Cypher query of Tracy's returns"
+    )
+    tracy_tool_result_chars: int = Field(
+        default=20_000, ge=1000, le=200_000, description="Longest tool result sent to the model (cut with a marker)"
+    )
+    tracy_context_chars: int = Field(
+        default=20_000, ge=0, le=200_000, description="Longest page context a question from a page may carry"
     )
 
     @field_validator("lake")
