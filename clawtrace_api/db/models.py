@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,3 +47,36 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class TracySession(Base):
+    """A conversation with Tracy: owned by a tenant, confined for its whole life to the scope it started in."""
+
+    __tablename__ = "tracy_sessions"
+    __table_args__ = (Index("ix_tracy_sessions_tenant_updated", "tenant_id", "updated_at"),)
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id"))
+    # The key that started it (audit); the tenant, not the key, owns it.
+    key_id: Mapped[str] = mapped_column(String(36))
+    agent_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    trace_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TracyMessage(Base):
+    """One message of a session, as the model saw it: Anthropic content blocks as JSON text."""
+
+    __tablename__ = "tracy_messages"
+    __table_args__ = (Index("ix_tracy_messages_session_seq", "session_id", "seq", unique=True),)
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("tracy_sessions.session_id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    # Set on the assistant message that closes an answer: the answer's token usage and cost (JSON), its text.
+    usage: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
