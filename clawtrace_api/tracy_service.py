@@ -55,7 +55,9 @@ def runtime(services: Services) -> TracyRuntime:
         found: TracyRuntime | None = services.extras.get(_RUNTIME)
         if found is None:
             # One more row than the cap, so the guard can tell "exactly the cap" from "cut".
-            options = ClientOptions(timeout_s=settings.tracy_query_timeout_seconds, max_rows=settings.tracy_max_rows + 1)
+            options = ClientOptions(
+                timeout_s=settings.tracy_query_timeout_seconds, max_rows=settings.tracy_max_rows + 1
+            )
             found = TracyRuntime(make_model_client(settings), connect(settings, options), cards_reader(services))
             services.extras[_RUNTIME] = found
             services.extras.setdefault("on_stop", []).append(_closer(found))

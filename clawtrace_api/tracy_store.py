@@ -95,9 +95,7 @@ class TracyStore:
 
     def list(self, tenant_id: str, limit: int, before: datetime | None = None) -> list[SessionInfo]:
         """The tenant's sessions, most recently active first (`before`: older than that update time)."""
-        counts = (
-            select(TracyMessage.session_id, func.count().label("n")).group_by(TracyMessage.session_id).subquery()
-        )
+        counts = select(TracyMessage.session_id, func.count().label("n")).group_by(TracyMessage.session_id).subquery()
         query = (
             select(TracySession, func.coalesce(counts.c.n, 0))
             .outerjoin(counts, counts.c.session_id == TracySession.session_id)

@@ -7,7 +7,7 @@
 3. Simulated OpenClaw traffic for each agent goes through `POST /v1/traces/events`, the way the plugin sends
    it. The simulator is deterministic, so a second run sends the same event ids and the lake does not grow.
 4. One tick (bronze, silver, graph) runs in-process.
-5. It prints the keys and two curl commands, then serves the Dagster UI (`dagster dev`, whose daemon runs
+5. It prints the keys, curl commands for the traces and for Tracy (with how to enable it), then serves the Dagster UI (`dagster dev`, whose daemon runs
    the arrival sensor and the schedules) until Ctrl-C, with the API beside it.
 """
 
@@ -55,6 +55,12 @@ def _wait_spool_moved(settings: Settings, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while folder.is_dir() and any(folder.glob(f"*{SUFFIX}")) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def _tracy_status(settings: Settings) -> str:
+    if settings.anthropic_api_key is not None and settings.anthropic_api_key.get_secret_value():
+        return f"enabled ({settings.tracy_model}); ask it:"
+    return "not enabled (the curl below answers 503): export ANTHROPIC_API_KEY=... and run make demo again"
 
 
 def _accounts(settings: Settings) -> dict[str, Any]:
@@ -138,6 +144,11 @@ def run_demo(settings: Settings, *, api_port: int, ui_port: int, traces: int, ho
 
   curl {auth} "{api_url}/v1/traces?limit=5&sort=cost"
   curl {auth} "{api_url}/v1/traces/{trace_id}/tree"
+
+  Tracy:       {_tracy_status(settings)}
+  curl -N {auth} -H "Content-Type: application/json" "{api_url}/v1/tracy/chat" \\
+       -d '{{"question": "Why did my most expensive run cost so much?"}}'
+  MCP:         {api_url}/v1/tracy/mcp   (streamable HTTP; the same header)
 """,
             flush=True,
         )
