@@ -7,8 +7,9 @@
 3. Simulated OpenClaw traffic for each agent goes through `POST /v1/traces/events`, the way the plugin sends
    it. The simulator is deterministic, so a second run sends the same event ids and the lake does not grow.
 4. One tick (bronze, silver, graph) runs in-process.
-5. It prints the keys, curl commands for the traces and for Tracy (with how to enable it), then serves the Dagster UI (`dagster dev`, whose daemon runs
-   the arrival sensor and the schedules) until Ctrl-C, with the API beside it.
+5. It prints the keys, curl commands for the traces and for Tracy (with how to enable it), then serves
+   the Dagster UI (`dagster dev`, whose daemon runs the arrival sensor and the schedules) until Ctrl-C, with the
+   API beside it.
 """
 
 from __future__ import annotations
