@@ -18,9 +18,11 @@ from anthropic import AsyncAnthropic
 from clawtrace_api.accounts import Principal
 from clawtrace_api.deps import Services
 from clawtrace_api.errors import Problem, not_found
-from clawtrace_api.tracy.loop import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent, answer
+from clawtrace_api.tracy.events import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent
+from clawtrace_api.tracy.loop import Answer
 from clawtrace_api.tracy.loop import make_client as make_model_client
-from clawtrace_api.tracy.tools import Scope, Toolbox
+from clawtrace_api.tracy.scope import Scope
+from clawtrace_api.tracy.tools import Toolbox
 from clawtrace_api.views.cards import CardReader
 from clawtrace_api.views.rows import trace_row
 from clawtrace_pipelines.core.events import check_safe_id
@@ -110,6 +112,17 @@ class Outcome:
     charts: list[dict[str, Any]] = field(default_factory=list)
     done: Done | None = None
     error: ErrorEvent | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    def tool_results(self) -> dict[str, str]:
+        """What each tool returned to the model, by tool_use id (from the transcript)."""
+        found: dict[str, str] = {}
+        for message in self.transcript:
+            content = message.get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    found[str(block.get("tool_use_id"))] = str(block.get("content", ""))
+        return found
 
 
 async def run_answer(
@@ -124,11 +137,15 @@ async def run_answer(
     tokens whatever happened, the question only when answered)."""
     tracy = runtime(services)
     toolbox = Toolbox(tracy.graph, services.settings, scope, tracy.cards)
+    run = Answer(tracy.model, services.settings, toolbox, history, question, page_context)
     try:
-        async for event in answer(tracy.model, services.settings, toolbox, history, question, page_context):
+        async for event in run:
+            if isinstance(event, Done | ErrorEvent):
+                outcome.transcript = [dict(m) for m in run.transcript]
             _record(outcome, event)
             yield event
     finally:
+        outcome.transcript = [dict(m) for m in run.transcript]
         usage = outcome.done.usage if outcome.done else getattr(outcome.error, "usage", None)
         if usage:
             services.meter.record_model_usage(

@@ -20,7 +20,7 @@ from clawtrace_api.errors import Problem
 from clawtrace_api.keys import Scope
 from clawtrace_api.schemas import problems
 from clawtrace_api.schemas_tracy import EvolveAnswer, EvolveRequest, ToolCall, Usage
-from clawtrace_api.tracy.tools import Scope as TracyScope
+from clawtrace_api.tracy.scope import Scope as TracyScope
 from clawtrace_api.tracy_service import Outcome, confine, run_answer, runtime
 
 router = APIRouter(prefix="/v1/evolve", tags=["tracy"])
@@ -58,12 +58,13 @@ async def ask(
         raise Problem(status, "tracy-failed", error.message if error else "Tracy gave no answer")
     done = outcome.done
     usage = done.usage
+    results = outcome.tool_results()
     return EvolveAnswer(
         answer="".join(outcome.text).strip(),
         agent_id=scope.agent_id or "",
         trace_id=scope.trace_id,
-        tool_calls=[_tool_call(t) for t in outcome.tools.values()],
-        cards=[c for t in outcome.tools.values() if (c := _card_of(t)) is not None],
+        tool_calls=[_tool_call(t, results.get(t["id"], "")) for t in outcome.tools.values()],
+        cards=[c for t in outcome.tools.values() if (c := _card_of(t, results.get(t["id"], ""))) is not None],
         charts=outcome.charts,
         usage=Usage(
             input_tokens=int(usage.get("input", 0)),
@@ -76,22 +77,22 @@ async def ask(
     )
 
 
-def _tool_call(tool: dict[str, Any]) -> ToolCall:
+def _tool_call(tool: dict[str, Any], content: str) -> ToolCall:
     return ToolCall(
         id=tool["id"],
         name=tool["name"],
         input=tool.get("input") or {},
         is_error=bool(tool.get("is_error")),
         summary=tool.get("summary") or {},
-        content=str(tool.get("content", "")),
+        content=content,
     )
 
 
-def _card_of(tool: dict[str, Any]) -> dict[str, Any] | None:
+def _card_of(tool: dict[str, Any], content: str) -> dict[str, Any] | None:
     if tool["name"] != "trace_card" or tool.get("is_error"):
         return None
     try:
-        card = orjson.loads(tool.get("content", ""))
+        card = orjson.loads(content)
     except orjson.JSONDecodeError:
         return None
     return card if isinstance(card, dict) else None

@@ -27,8 +27,8 @@ from clawtrace_api.deps import ReadPrincipal, Services, ServicesDep
 from clawtrace_api.errors import Problem, not_found
 from clawtrace_api.schemas import ITEM_PROBLEMS, READ_PROBLEMS, problems
 from clawtrace_api.schemas_tracy import ChatRequest, Message, MessageList, SessionList, SessionSummary
-from clawtrace_api.tracy.loop import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent
-from clawtrace_api.tracy.tools import Scope
+from clawtrace_api.tracy.events import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent
+from clawtrace_api.tracy.scope import Scope
 from clawtrace_api.tracy_service import Outcome, confine, run_answer, runtime
 from clawtrace_api.tracy_store import SessionInfo, TracyStore
 
@@ -124,7 +124,16 @@ async def chat(plan: Annotated[ChatPlan, Depends(_plan)], services: ServicesDep)
 
 def _keep(services: Services, plan: ChatPlan, outcome: Outcome) -> list[str]:
     done = outcome.done
-    transcript: list[dict[str, Any]] = list(getattr(done, "transcript", None) or [])
+    transcript = list(outcome.transcript)
+    if done is None and outcome.error is not None:
+        # Say in the session why the answer stopped, as the closing assistant turn (so turns still alternate).
+        note = {"type": "text", "text": f"(no complete answer: {outcome.error.message})"}
+        if transcript and transcript[-1]["role"] == "assistant":
+            last = transcript[-1]
+            blocks = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
+            transcript[-1] = {"role": "assistant", "content": [*blocks, note]}
+        else:
+            transcript.append({"role": "assistant", "content": [note]})
     if not transcript:
         transcript = [{"role": "user", "content": plan.question}]
         said = "".join(outcome.text)
