@@ -16,19 +16,17 @@ import asyncio
 import itertools
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.api_server import free_port
+from tests.api_server import serve_asgi
 
 API_KEY = "sk-ant-standin-key"
 MODEL = "claude-sonnet-4-6"
@@ -177,19 +175,7 @@ def serve_standin(api_key: str = API_KEY) -> Iterator[StandIn]:
     """The stand-in served by uvicorn on 127.0.0.1 (a free port) in a thread until the block ends."""
     standin = StandIn(api_key)
     app = Starlette(routes=[Route("/v1/messages", standin.messages, methods=["POST"])])
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the Anthropic stand-in did not start")
-        time.sleep(0.02)
-    standin.url = f"http://127.0.0.1:{port}"
-    try:
+    # A short graceful shutdown: a test may leave a slow stream unfinished.
+    with serve_asgi(app, "the Anthropic stand-in", timeout_graceful_shutdown=1) as url:
+        standin.url = url
         yield standin
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
