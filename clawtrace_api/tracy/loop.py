@@ -111,9 +111,11 @@ class Answer:
                 return
             self._count(item)
             uses = [block for block in item.content if block.type == "tool_use"]
-            # A tool_use on the last call (tool_choice none forbids it) is dropped: nothing would answer it.
-            self._add({"role": "assistant", "content": _content(item, keep_tools=not last)})
-            if item.stop_reason != "tool_use" or not uses or last:
+            runs_tools = item.stop_reason == "tool_use" and bool(uses) and not last
+            # A tool_use that will not run (on the last call, or cut by max_tokens) is dropped from the
+            # transcript: a tool_use without its tool_result would make the next question's request invalid.
+            self._add({"role": "assistant", "content": _content(item, keep_tools=runs_tools)})
+            if not runs_tools:
                 cost = None if self._cost is None else str(self._cost)
                 yield Done(dict(self.usage), cost, item.model, rounds)
                 return

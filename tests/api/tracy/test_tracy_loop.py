@@ -178,6 +178,14 @@ def test_the_last_tool_round_is_followed_by_one_call_without_tools(tracy_lake, s
     assert run.transcript[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Here is what I found."}]}
 
 
+def test_a_tool_use_cut_by_max_tokens_is_not_run_nor_kept(tracy_lake, standin, tracy_settings):
+    cut = ToolUse("make_chart", {"title": "t", "option": CHART})
+    standin.script(Turn([Text("Charting"), cut], stop_reason="max_tokens"))
+    events, run = _collect(tracy_settings, _toolbox(tracy_lake, tracy_settings), "q")
+    assert [type(e) for e in events] == [TextDelta, Done]
+    assert run.transcript[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Charting"}]}
+
+
 def test_the_wall_clock_budget_stops_a_stalled_answer_with_an_error(tracy_lake, standin, tracy_settings):
     settings = tracy_settings.model_copy(update={"tracy_budget_seconds": 0.5})
     standin.script(Turn([Text("thinking very slowly")], delay_s=30))
