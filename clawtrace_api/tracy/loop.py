@@ -74,8 +74,12 @@ class Answer:
         self.transcript: list[MessageParam] = []
         self.usage = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
         self._cost: Decimal | None = Decimal(0)
+        self._started = False
 
     def __aiter__(self) -> AsyncIterator[TracyEvent]:
+        if self._started:
+            raise RuntimeError("an Answer is iterated once (its transcript would repeat)")
+        self._started = True
         return self._run()
 
     async def _run(self) -> AsyncIterator[TracyEvent]:
@@ -91,7 +95,7 @@ class Answer:
                 "model": settings.tracy_model,
                 "max_tokens": settings.tracy_max_tokens,
                 "system": system,
-                "messages": [*self.history, *self.transcript],
+                "messages": _with_breakpoint([*self.history, *self.transcript]),
                 # Tools stay declared on the last call: the history holds tool_use blocks, which need them.
                 "tools": tools,
             }
@@ -230,6 +234,18 @@ def _api_error(exc: anthropic.APIError) -> ErrorEvent:
 def _budget_error(settings: Settings) -> ErrorEvent:
     seconds = settings.tracy_budget_seconds
     return ErrorEvent(f"Tracy ran out of time ({seconds:g} s) for this answer; ask a narrower question.", "budget")
+
+
+def _with_breakpoint(messages: list[Any]) -> list[Any]:
+    """The messages with a cache breakpoint on the newest block: each tool round re-sends the whole
+    conversation, so the next call reads all but the newest turn from the cache. A copy: the transcript
+    persisted stays free of request options."""
+    last = messages[-1]
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    marked = [*content[:-1], {**content[-1], "cache_control": {"type": "ephemeral"}}]
+    return [*messages[:-1], {**last, "content": marked}]
 
 
 def _tool_result(tool_use_id: str, content: str, is_error: bool) -> dict[str, Any]:
