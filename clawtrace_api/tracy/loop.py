@@ -139,12 +139,13 @@ class Answer:
                     )
                 except TimeoutError:
                     failure = _budget_error(settings)
-                    results.append(_tool_result(block.id, "not run: out of time", True))
-                    continue
                 except Exception:  # a bug in a tool ends this answer, not the app's event loop
                     logger.exception("tool %s failed", block.name)
                     failure = ErrorEvent(f"the tool {block.name} failed unexpectedly", "tool")
-                    results.append(_tool_result(block.id, "the tool failed", True))
+                if failure is not None:
+                    # Every ToolStarted has its ToolFinished, so the page never shows a tool still running.
+                    yield ToolFinished(block.id, block.name, True, {"error": failure.message})
+                    results.append(_tool_result(block.id, f"not finished: {failure.message}", True))
                     continue
                 yield ToolFinished(block.id, block.name, outcome.is_error, outcome.summary)
                 if outcome.chart is not None:

@@ -197,6 +197,24 @@ def test_a_tool_use_cut_by_max_tokens_is_not_run_nor_kept(tracy_lake, standin, t
     assert run.transcript[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Charting"}]}
 
 
+def test_a_tool_that_breaks_ends_the_answer_with_every_tool_use_answered(
+    tracy_lake, standin, tracy_settings, monkeypatch
+):
+    toolbox = _toolbox(tracy_lake, tracy_settings)
+
+    def broken(name: str, arguments: dict[str, Any]) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(toolbox, "call", broken)
+    standin.script(Turn([ToolUse("trace_card", {"trace_id": "a"}), ToolUse("trace_card", {"trace_id": "b"})]))
+    events, run = _collect(tracy_settings, toolbox, "q")
+    assert [type(e) for e in events] == [ToolStarted, ToolFinished, ErrorEvent]
+    assert events[1].is_error and events[2].kind == "tool" and "a bug" not in events[2].message
+    uses = [b["id"] for b in run.transcript[1]["content"]]
+    results = run.transcript[2]["content"]
+    assert [r["tool_use_id"] for r in results] == uses and all(r["is_error"] for r in results)
+
+
 def test_a_model_without_a_price_has_no_cost_rather_than_zero(tracy_lake, standin, tracy_settings):
     settings = tracy_settings.model_copy(update={"tracy_model": "mystery-model-9000"})
     standin.script(Turn([Text("ok")]))
