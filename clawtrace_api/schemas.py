@@ -34,9 +34,11 @@ _DESCRIPTIONS = {
     402: "The tenant's credit balance is below zero and the deficit guard is on (CLAWTRACE_BILLING_GUARD)",
     403: "The key lacks the scope this route needs",
     404: "No such id for this tenant (an unknown id and another tenant's are answered alike)",
+    409: "The request conflicts with the resource's state (a Tracy session asked under another scope)",
     422: "A malformed parameter or body, or an answer larger than the row limit (narrow the request)",
-    503: "The graph cannot be reached",
-    504: "The graph or the lake took longer than its timeout",
+    502: "The model behind Tracy failed (authentication, overload, connection): the problem says which",
+    503: "The graph cannot be reached, or Tracy is not enabled (no ANTHROPIC_API_KEY): the problem says which",
+    504: "The graph, the lake or Tracy took longer than its timeout or budget",
 }
 READ_PROBLEMS = problems(401, 402, 403, 422, 503, 504)
 ITEM_PROBLEMS = problems(401, 402, 403, 404, 422, 503, 504)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import admin, agents, billing, costs, health, ingest, sessions, spans, traces
+from clawtrace_api.routes import admin, agents, billing, costs, evolve, health, ingest, sessions, spans, traces, tracy
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -15,5 +15,7 @@ ROUTERS: list[APIRouter] = [
     sessions.router,
     costs.router,
     billing.router,
+    tracy.router,
+    evolve.router,
     admin.router,
 ]

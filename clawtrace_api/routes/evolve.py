@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import orjson
+import yaml
 from fastapi import APIRouter, Depends, Request
 
 from clawtrace_api.accounts import Principal
@@ -91,8 +91,9 @@ def _tool_call(tool: dict[str, Any], content: str) -> ToolCall:
 def _card_of(tool: dict[str, Any], content: str) -> dict[str, Any] | None:
     if tool["name"] != "trace_card" or tool.get("is_error"):
         return None
+    # trace_card hands the model the card as YAML (the TraceCard format); the reply carries it as an object.
     try:
-        card = orjson.loads(content)
-    except orjson.JSONDecodeError:
+        card = yaml.safe_load(content)
+    except yaml.YAMLError:
         return None
     return card if isinstance(card, dict) else None

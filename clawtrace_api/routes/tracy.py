@@ -130,7 +130,9 @@ def _keep(services: Services, plan: ChatPlan, outcome: Outcome) -> list[str]:
         note = {"type": "text", "text": f"(no complete answer: {outcome.error.message})"}
         if transcript and transcript[-1]["role"] == "assistant":
             last = transcript[-1]
-            blocks = last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
+            blocks = (
+                last["content"] if isinstance(last["content"], list) else [{"type": "text", "text": last["content"]}]
+            )
             transcript[-1] = {"role": "assistant", "content": [*blocks, note]}
         else:
             transcript.append({"role": "assistant", "content": [note]})
