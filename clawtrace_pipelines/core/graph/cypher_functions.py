@@ -217,6 +217,7 @@ PATH_FUNCTIONS = {
     "PathVariableDeclaration": "a named path (p = ...)",
 }
 
+_NO_DATES = "date and time functions are not portable: times are epoch-ms integers (span_start_ts_ms)"
 READ_ONLY = "only read queries are allowed (MATCH, OPTIONAL MATCH, WITH, UNWIND, RETURN)"
 
 # Constructs refused whatever the confinement, with the reason the model reads.
@@ -235,10 +236,12 @@ REFUSED = {
     "ElementIdFunction": "elementId() is not stable across engines: match on keys (trace_key, span_key) or ids",
     "LabelNegation": "label expressions (!, |, %) are not allowed on nodes: give each node one label or none",
     "WildcardLabel": "label expressions (!, |, %) are not allowed on nodes: give each node one label or none",
-    "DateFunction": "date and time functions are not portable: times are epoch-ms integers (e.g. span_start_ts_ms)",
-    "DatetimeFunction": "date and time functions are not portable: times are epoch-ms integers (e.g. span_start_ts_ms)",
-    "DurationFunction": "date and time functions are not portable: times are epoch-ms integers (e.g. span_start_ts_ms)",
-    "TimestampFunc": "timestamp() is not portable: times are epoch-ms integers (e.g. span_start_ts_ms)",
+    "DatetimeValueExpression": _NO_DATES,
+    "DurationValueExpression": _NO_DATES,
+    "DateFunction": _NO_DATES,
+    "DatetimeFunction": _NO_DATES,
+    "DurationFunction": _NO_DATES,
+    "TimestampFunc": _NO_DATES,
 }
 
 # Words that start a clause the guard refuses, checked on the tokens before parsing: graphglot cannot parse
