@@ -215,6 +215,10 @@ def _value_size(name: str, value: Any, depth: int = 0) -> int:
             raise CypherRefusedError(f"parameter {name!r}: numbers must be finite")
         return len(repr(value))
     if isinstance(value, str):
+        if "'" in value or "\\" in value:
+            # FalkorDB's Bolt layer pastes parameters unescaped into the query text (tests/graph_server.py):
+            # there a quote or a backslash in a value is syntax, not data.
+            raise CypherRefusedError(f"parameter {name!r}: string values may not contain ' or \\")
         return len(value) + 2
     if isinstance(value, list) and depth < 4:
         return 2 + sum(_value_size(name, v, depth + 1) + 1 for v in value)
