@@ -26,6 +26,7 @@ from clawtrace_pipelines.core.graph.cypher_guard import (
     run_guarded,
 )
 from clawtrace_pipelines.core.graph.embedded_client import EmbeddedClient
+from clawtrace_pipelines.core.graph.puppygraph import ENTITLEMENTS, TENANT_RESOURCE, graph_tables, puppygraph_user
 from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.tables import PG_AGENTS, PG_CHILD_OF_EDGES, PG_SPANS, PG_TRACES
 from tests.api.reads_lake import B_ONLY_SESSION, B_ONLY_SPAN, B_ONLY_TRACE, TENANT_B, ReadsLake, build
@@ -336,3 +337,22 @@ def test_the_twin_tenants_really_share_ids(world: World) -> None:
         s["span_key"].split("/", 1)[1] for s in world.silver(PG_SPANS, world.lake.tenant_a)
     }
     assert Path(world.lake.settings.lake_root).exists()
+
+
+def test_every_tenant_with_graph_rows_has_a_puppygraph_user_entitled_to_it_alone(world: World) -> None:
+    """PuppyGraph lets a principal with no entitlement rows through unfiltered, so RLS confines the Bolt path
+    in production only if every tenant that owns any vertex or edge row has its user's row, and no user
+    holds another tenant's."""
+    settings = world.lake.settings
+    owners = {
+        t
+        for spec in graph_tables()
+        for t in open_table(spec, settings).read(columns=["tenant_id"])["tenant_id"].to_pylist()
+    }
+    assert {world.lake.tenant_a, TENANT_B} <= owners
+    rows = open_table(ENTITLEMENTS, settings).read().to_pylist()
+    entitled: defaultdict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["is_authorized"] and row["resource_type"] == TENANT_RESOURCE:
+            entitled[row["puppygraph_user"]].add(row["tenant_id"])
+    assert {puppygraph_user(t): {t} for t in owners} == dict(entitled)
