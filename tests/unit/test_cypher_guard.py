@@ -176,7 +176,8 @@ def test_rows_are_capped_by_a_clamped_or_added_limit() -> None:
     assert _text("MATCH (n) RETURN n", limits=limits).endswith("RETURN n LIMIT 11")
     assert _text("MATCH (n) RETURN n LIMIT 1000", limits=limits).endswith("LIMIT 11")
     assert _text("MATCH (n) RETURN n LIMIT 3", limits=limits).endswith("LIMIT 3")
-    assert _text("MATCH (n) RETURN n LIMIT $k", limits=limits, params={"k": 99}).endswith("LIMIT 11")
+    text, bound = confine("MATCH (n) RETURN n LIMIT $k", TENANT_ONLY, limits, {"k": 99})
+    assert text.endswith("LIMIT $__limit0") and bound["__limit0"] == 11 and bound["k"] == 99
     assert _text("MATCH (n) RETURN n ORDER BY n.x SKIP 2", limits=limits).endswith("SKIP 2 LIMIT 11")
     union = _text("MATCH (n) RETURN n.x AS x UNION ALL MATCH (m) RETURN m.x AS x LIMIT 50", limits=limits)
     assert union.count("LIMIT 11") == 2
