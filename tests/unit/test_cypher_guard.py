@@ -9,6 +9,7 @@ import pytest
 
 from clawtrace_pipelines.core.graph.cypher_functions import ALLOWED, REFUSED
 from clawtrace_pipelines.core.graph.cypher_guard import Confinement, CypherRefusedError, GuardLimits, confine
+from clawtrace_pipelines.core.graph.definition import VERTICES
 
 TENANT = "4f5e1f71-6c1c-4849-8766-d643b43b1bdf"
 OTHER = "7a1e0000-0000-4000-8000-00000000a11e"
@@ -196,3 +197,22 @@ def test_comments_are_dropped_and_strings_rewritten_so_the_engine_reads_what_the
 
 def test_the_allowlist_names_no_refused_construct() -> None:
     assert not ALLOWED & set(REFUSED)
+
+
+def test_a_scoped_id_in_a_pattern_is_refused_unless_it_is_the_scopes_own() -> None:
+    assert "confines every node to your agent already" in _refused("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert "trace already" in _refused("MATCH (s:Span {trace_id: $t}) RETURN s", TRACE, params={"t": "x"})
+    assert (
+        _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a")
+        == "MATCH (a:Agent {tenant_id: $__tenant, agent_id: 'x'}) RETURN a LIMIT 501"
+    )
+    assert "(s:Span {tenant_id: $__tenant, trace_id: $__trace})" in _text(
+        "MATCH (s:Span {trace_id: $__trace}) RETURN s", TRACE
+    )
+
+
+def test_clause_words_used_as_map_keys_are_not_refused_and_every_graph_property_reads() -> None:
+    assert "{delete: 1, set: 2}" in _text("MATCH (n:Span) RETURN {delete: 1, set: 2} AS m")
+    for v in VERTICES:
+        for p in v.properties:
+            assert _text(f"MATCH (n:{v.label}) RETURN n.{p.name} AS x")

@@ -261,11 +261,11 @@ def _check_tokens(query: str, tokens: list[Any], limits: GuardLimits) -> None:
         elif raw[:1] == "`" and "`" in token.text:
             raise CypherRefusedError("a `quoted` name may not contain a backtick")
         word = raw.upper()
-        if word in REFUSED_WORDS and _is_clause_word(tokens, i, query):
+        if word in REFUSED_WORDS and _is_clause_word(tokens, i):
             raise CypherRefusedError(REFUSED_WORDS[word])
 
 
-def _is_clause_word(tokens: list[Any], i: int, query: str) -> bool:
+def _is_clause_word(tokens: list[Any], i: int) -> bool:
     """Whether a word is a keyword here, not a property, a label, a parameter or a map key (`n.set`, `$call`)."""
     before = tokens[i - 1].text if i else ""
     after = tokens[i + 1].text if i + 1 < len(tokens) else ""

@@ -176,9 +176,10 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
             key = pair.property_name.identifier.name
             if key in wanted:
                 if _parameter(pair.value_expression) not in _SAME_VALUE[key]:
+                    hint = " (or write tenant_id: $tenant_id)" if key == "tenant_id" else ""
                     raise RewriteRefused(
                         f"{key} in a node pattern: the guard confines every node to your "
-                        f"{key.removesuffix('_id')} already; drop it (or write {key}: $tenant_id)"
+                        f"{key.removesuffix('_id')} already; drop it{hint}"
                     )
                 del wanted[key]
     entries = ", ".join(f"{key}: ${param}" for key, param in wanted.items())
