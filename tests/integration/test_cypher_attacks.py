@@ -356,3 +356,19 @@ def test_every_tenant_with_graph_rows_has_a_puppygraph_user_entitled_to_it_alone
         if row["is_authorized"] and row["resource_type"] == TENANT_RESOURCE:
             entitled[row["puppygraph_user"]].add(row["tenant_id"])
     assert {puppygraph_user(t): {t} for t in owners} == dict(entitled)
+
+
+def test_string_literals_rewritten_by_the_guard_read_back_the_same(engine: GraphClient, world: World) -> None:
+    query = (
+        "MATCH (t:Tenant) RETURN 'it\\'s' AS a, \"say \\\"hi\\\" it's\" AS b, 'back\\\\slash' AS c, "
+        "'two\nlines' AS d, 'é ✓ 中文' AS e, '/* not a comment */ // nor this' AS f"
+    )
+    [row] = run_guarded(engine, query, Confinement(world.lake.tenant_a)).rows
+    assert row == {
+        "a": "it's",
+        "b": 'say "hi" it\'s',
+        "c": "back\\slash",
+        "d": "two\nlines",
+        "e": "é ✓ 中文",
+        "f": "/* not a comment */ // nor this",
+    }
