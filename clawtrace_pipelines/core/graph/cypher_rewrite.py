@@ -15,6 +15,11 @@ Why a property map (`(n:Span {tenant_id: $__tenant})`) and not a WHERE clause: a
 pattern in every position (MATCH, OPTIONAL MATCH, pattern predicates, EXISTS, comprehensions, both sides of
 UNION) on every engine, and needs no variable, so anonymous nodes need no fresh name and no clause has to be
 found or built.
+
+Labels decide which scope predicates a node gets (`definition.py` says which properties each label has), read
+from that occurrence only: in a trace scope an Agent variable used again unlabeled, `MATCH (a:Agent) ...
+MATCH (a)-->()`, gets `trace_id` too and the engine refuses it (LadybugDB: no such property) or matches
+nothing; repeat the label. Stricter, never looser.
 """
 
 from __future__ import annotations
