@@ -148,8 +148,9 @@ class Toolbox:
             return ToolOutcome("query must be a non-empty string", is_error=True)
         if params is not None and not isinstance(params, dict):
             return ToolOutcome("params must be a JSON object of parameter values", is_error=True)
-        # The scope's ids are Tracy's, whatever the model passed for them.
+        # The scope's ids are Tracy's, whatever the model passed for them; $tenant_id the guard binds itself.
         bound = {**(params or {}), **self.scope.bound_params()}
+        bound.pop("tenant_id")
         limits = GuardLimits(max_rows=self.settings.tracy_max_rows)
         try:
             result = run_guarded(self.graph, query, self.scope.confinement(), limits, bound)

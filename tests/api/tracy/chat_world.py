@@ -33,7 +33,7 @@ class ChatWorld:
     agent_key_a: str
 
     def client(self, key: str) -> httpx.Client:
-        return self.api.client(key, timeout=60.0)
+        return self.api.client(key)
 
 
 def chat_settings(lake: TracyLake, folder: Path, standin_url: str | None, **update: Any) -> Settings:

@@ -121,8 +121,10 @@ def test_run_cypher_confines_to_the_scope_and_binds_its_ids_over_the_models(trac
     (call,) = guard.calls
     assert call["confinement"] == toolbox.scope.confinement()
     assert call["limits"].max_rows == 7
-    assert call["params"] == {**toolbox.scope.bound_params(), "limit": 5}
-    assert call["params"]["tenant_id"] == tracy_lake.tenant
+    # The model's tenant_id is dropped (the guard binds the caller's itself); its trace_key is overwritten.
+    scoped = {k: v for k, v in toolbox.scope.bound_params().items() if k != "tenant_id"}
+    assert call["params"] == {**scoped, "limit": 5}
+    assert call["params"]["trace_key"] == f"{tracy_lake.tenant}/{trace_id}"
     assert json.loads(outcome.content) == {
         "columns": ["n", "day"],
         "rows": [[1, None]],
