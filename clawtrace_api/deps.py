@@ -79,16 +79,22 @@ async def authenticate(request: Request, services: Services, scope: Scope | None
             "send an API key: Authorization: Bearer ct_live_...",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    secret = header[len(_BEARER) :].strip()
-    cached, principal = services.keys.peek(secret)
-    if not cached:
-        principal = await asyncio.to_thread(services.keys.lookup, secret)
-    elif services.keys.usage_due():
-        await asyncio.to_thread(services.keys.flush_usage)
+    principal = await principal_of_key(services.keys, header[len(_BEARER) :].strip())
     if principal is None:
         raise Problem(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     if scope is not None:
         _check_scope(principal, scope)
+    return principal
+
+
+async def principal_of_key(keys: KeyCache, secret: str) -> Principal | None:
+    """The principal of a key's secret (None: unknown or revoked), through the cache; the database is asked in a
+    thread, only on a miss. Shared by the routes and the MCP endpoint's token verifier."""
+    cached, principal = keys.peek(secret)
+    if not cached:
+        principal = await asyncio.to_thread(keys.lookup, secret)
+    elif keys.usage_due():
+        await asyncio.to_thread(keys.flush_usage)
     return principal
 
 
