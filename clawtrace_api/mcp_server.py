@@ -151,9 +151,18 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def install(app: FastAPI, services: Services, toolbox_for: ToolboxFactory) -> TracyMCP:
+def tracy_toolbox(services: Services) -> ToolboxFactory:
+    """Tracy's Toolbox for a caller: the key's tenant, and its agent when the key is bound to one."""
+
+    def toolbox_for(principal: Principal) -> Tools:
+        raise NotImplementedError("Tracy's Toolbox (clawtrace_api/tracy/tools.py) is being written")
+
+    return toolbox_for
+
+
+def install(app: FastAPI, services: Services, toolbox_for: ToolboxFactory | None = None) -> TracyMCP:
     """Serve the MCP endpoint at `MCP_PATH` in `app`, its session manager run by the app's lifespan."""
-    server = TracyMCP(services, toolbox_for)
+    server = TracyMCP(services, toolbox_for or tracy_toolbox(services))
     asgi = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
