@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from genai_prices import Usage
 from genai_prices.data import providers as bundled_providers
 from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id
 from genai_prices.data_units import unit_data
@@ -311,3 +312,45 @@ def price_tables(pairs: Iterable[tuple[str | None, str | None]]) -> dict[str, pa
         "model_resolution": pa.Table.from_pylist(resolution, schema=MODEL_RESOLUTION_SCHEMA),
         "model_prices": pa.Table.from_pylist(prices, schema=MODEL_PRICES_SCHEMA),
     }
+
+
+USD_QUANTUM = Decimal("1e-10")  # the scale of every USD column (tables.USD, dbt `usd_type()`)
+
+
+def price_usage(
+    provider: str | None,
+    model: str,
+    input_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    output_tokens: int,
+    at: datetime,
+) -> Decimal | None:
+    """The USD price of one LLM call, as silver's `int_span_costs` prices a span with this usage.
+
+    For calls the lakehouse makes itself (Tracy's), so they are priced by the same book as the agents' calls.
+
+    Args:
+        provider: the provider name (aliases applied, as for agent events).
+        model: the model name.
+        input_tokens: fresh (uncached) input tokens, as Anthropic's `usage.input_tokens` and silver count them.
+        cache_read_tokens: input tokens read from the prompt cache.
+        cache_write_tokens: input tokens written to the prompt cache.
+        output_tokens: output tokens.
+        at: when the call was made (prices change over time and by time of day).
+
+    Returns:
+        The price at silver's scale (10 decimals), or None when no price is known.
+    """
+    ref = resolve_price(provider, model)
+    if ref is None:
+        return None
+    # genai-prices counts cached tokens inside input_tokens; silver's spans (and Anthropic) count them apart.
+    usage = Usage(
+        input_tokens=input_tokens + cache_read_tokens + cache_write_tokens,
+        cache_read_tokens=cache_read_tokens,
+        cache_write_tokens=cache_write_tokens,
+        output_tokens=output_tokens,
+    )
+    price = price_snapshot().calc(usage, model, ref.provider_id, None, at)
+    return price.total_price.quantize(USD_QUANTUM, rounding=ROUND_HALF_EVEN)

@@ -13,7 +13,13 @@ import pytest
 from genai_prices import Usage, calc_price
 from genai_prices.types import PriceCalculation
 
-from clawtrace_pipelines.core.pricing import SOURCE_OVERRIDE, price_snapshot, price_tables, resolve_price
+from clawtrace_pipelines.core.pricing import (
+    SOURCE_OVERRIDE,
+    price_snapshot,
+    price_tables,
+    price_usage,
+    resolve_price,
+)
 from clawtrace_pipelines.lib.dbt_runner import invoke_dbt
 
 # Every (provider, model) the simulator emits, plus cases that exercise the rest of the SQL: a provider that
@@ -168,6 +174,24 @@ def test_cost_equals_calc_price_to_the_nano_dollar(costs):
             mismatches.append((row, got, price))
     assert compared == len(rows) - 2 * len(USAGES) * len(TIMES)  # all but glm-4.6-air-preview and no model
     assert not mismatches, mismatches[:3]
+
+
+def test_price_usage_prices_a_call_exactly_as_silver_does(costs):
+    """Tracy's own calls are priced in Python (`price_usage`): the same cost as `int_span_costs` to its scale."""
+    rows, out = costs
+    for row in rows:
+        if row["model"] is None:
+            continue
+        got = price_usage(
+            row["provider"],
+            row["model"],
+            row["input_tokens"],
+            row["cache_read_tokens"],
+            row["cache_write_tokens"],
+            row["output_tokens"],
+            datetime.fromtimestamp(row["priced_at_ms"] / 1000, tz=UTC),
+        )
+        assert got == out[row["span_id"]]["cost_usd"], row
 
 
 def test_grid_covers_tiers_time_windows_and_per_request_fees(costs):
