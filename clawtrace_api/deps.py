@@ -19,6 +19,7 @@ from clawtrace_api.errors import Problem
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import Scope
 from clawtrace_api.metering import MeterRecorder
+from clawtrace_api.views.cards import CardReader
 from clawtrace_pipelines.core.graph.client import GraphClient, connect
 from clawtrace_pipelines.core.settings import Settings
 
@@ -35,6 +36,7 @@ class Services:
     guard: DeficitGuard
     extras: dict[str, Any] = field(default_factory=dict)
     _graph: GraphClient | None = None
+    _cards: CardReader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -43,6 +45,14 @@ class Services:
             if self._graph is None:
                 self._graph = connect(self.settings)
             return self._graph
+
+    @property
+    def cards(self) -> CardReader:
+        """The app's one `trace_cards` reader (the card route and Tracy's tools share it), opened on first use."""
+        with self._lock:
+            if self._cards is None:
+                self._cards = CardReader(self.settings)
+            return self._cards
 
     def close(self) -> None:
         if self._graph is not None:

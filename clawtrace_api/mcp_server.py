@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
+import orjson
 from fastapi import FastAPI
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
@@ -30,6 +31,8 @@ from clawtrace_api.accounts import Principal
 from clawtrace_api.deps import Services
 from clawtrace_api.errors import Problem
 from clawtrace_api.mcp_auth import KeyAccess, KeyVerifier, auth_settings, principal_of
+from clawtrace_api.tracy.scope import Scope
+from clawtrace_api.tracy.tools import Toolbox, ToolOutcome
 from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.settings import Settings
 
@@ -41,19 +44,12 @@ INSTRUCTIONS = """ClawTrace Lakehouse: traces of AI agents (sessions, LLM calls,
 Every tool sees only the data of the tenant your API key belongs to (and of its agent, for an agent's key)."""
 
 
-class ToolResult(Protocol):
-    content: str
-    is_error: bool
-    summary: dict[str, Any]
-    chart: dict[str, Any] | None
-
-
 class Tools(Protocol):
     """What the server needs of Tracy's `Toolbox`."""
 
     def specs(self) -> list[dict[str, Any]]: ...
 
-    def call(self, name: str, arguments: dict[str, Any]) -> ToolResult: ...
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome: ...
 
 
 ToolboxFactory = Callable[[Principal], Tools]
@@ -69,14 +65,13 @@ def _tool(spec: dict[str, Any]) -> MCPTool:
     )
 
 
-def _result(outcome: ToolResult) -> CallToolResult:
-    # A chart is an ECharts option a client can render; the text is what a model reads.
-    structured = {"chart": outcome.chart} if outcome.chart is not None else None
-    return CallToolResult(
-        content=[TextContent(type="text", text=outcome.content)],
-        structured_content=structured,
-        is_error=outcome.is_error,
-    )
+def _result(outcome: ToolOutcome) -> CallToolResult:
+    if outcome.chart is None:
+        return CallToolResult(content=[TextContent(type="text", text=outcome.content)], is_error=outcome.is_error)
+    # Tracy's text tells its model that the viewer shows the chart; over MCP nothing is shown, so the caller
+    # gets the validated option itself (`{title, option}`), to render or hand on.
+    text = orjson.dumps(outcome.chart).decode()
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=outcome.chart)
 
 
 class TracyMCP(MCPServer[Any]):
@@ -155,7 +150,9 @@ def tracy_toolbox(services: Services) -> ToolboxFactory:
     """Tracy's Toolbox for a caller: the key's tenant, and its agent when the key is bound to one."""
 
     def toolbox_for(principal: Principal) -> Tools:
-        raise NotImplementedError("Tracy's Toolbox (clawtrace_api/tracy/tools.py) is being written")
+        # An agent-bound key sees its agent only; the trace scope is for questions asked from a trace's page.
+        scope = Scope(tenant_id=principal.tenant_id, agent_id=principal.agent_id)
+        return Toolbox(services.graph, services.settings, scope, services.cards)
 
     return toolbox_for
 

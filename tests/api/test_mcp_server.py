@@ -5,7 +5,7 @@ metered once when it answers, keys are checked on every request, foreign Host an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 from clawtrace_api import mcp_server
 from clawtrace_api.accounts import Accounts, Principal
 from clawtrace_api.mcp_server import MCP_PATH
+from clawtrace_api.tracy.tools import ToolOutcome
 from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.settings import Settings
 from tests.api.mcp_client import call, metered, text_of
@@ -38,26 +39,18 @@ SPECS = [
 
 
 @dataclass
-class Outcome:
-    content: str
-    is_error: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
-    chart: dict[str, Any] | None = None
-
-
-@dataclass
 class EchoToolbox:
     principal: Principal
 
     def specs(self) -> list[dict[str, Any]]:
         return SPECS
 
-    def call(self, name: str, arguments: dict[str, Any]) -> Outcome:
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         if name == "fail":
-            return Outcome("no such trace", is_error=True)
+            return ToolOutcome("no such trace", is_error=True)
         if name == "crash":
             raise RuntimeError("internal detail: /secret/path")
-        return Outcome(f"tenant={self.principal.tenant_id} agent={self.principal.agent_id} {arguments['text']}")
+        return ToolOutcome(f"tenant={self.principal.tenant_id} agent={self.principal.agent_id} {arguments['text']}")
 
 
 MCP_INITIALIZE = {

@@ -1,0 +1,86 @@
+"""Tracy's tools over MCP on a real lake (tests/api/reads_lake.py: twin tenants A and B with the same trace ids
+and other data), through the API under uvicorn and the SDK's client: the listing is the Toolbox's, and a key
+reads its own tenant's cards and rows only; another tenant's trace is as unknown as one that exists nowhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from clawtrace_api.accounts import Accounts
+from clawtrace_api.db.engine import make_engine
+from clawtrace_api.tracy.scope import Scope
+from clawtrace_api.tracy.tools import Toolbox
+from clawtrace_pipelines.core.lake import open_table
+from clawtrace_pipelines.core.metering import Category
+from clawtrace_pipelines.core.tables import TRACE_CARDS
+from clawtrace_pipelines.core.trace_cards import read_card, render_yaml
+from tests.api.mcp_client import call, metered, text_of
+from tests.api.reads_lake import B_ONLY_TRACE, TENANT_B, ReadsLake, build, read_keys, silver_traces
+from tests.api_server import Running, serve_app
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReadsLake, Running, dict[str, str]]]:
+    lake = build(tmp_path_factory.mktemp("mcp"))
+    engine = make_engine(lake.settings)
+    accounts = Accounts(engine)
+    keys = read_keys(lake, accounts)
+    with serve_app(lake.settings) as api:
+        yield lake, api, keys
+    engine.dispose()
+
+
+def _card(api: Running, key: str, trace_id: str) -> Any:
+    async def step(client: Any) -> Any:
+        return await client.call_tool("trace_card", {"trace_id": trace_id})
+
+    return call(api, key, step)
+
+
+def test_the_tools_listed_over_mcp_are_tracys_toolbox_specs(world: tuple[ReadsLake, Running, dict[str, str]]) -> None:
+    lake, api, keys = world
+    services = api.app.state.services
+    specs = Toolbox(services.graph, lake.settings, Scope(tenant_id=lake.tenant_a), services.cards).specs()
+
+    async def listing(client: Any) -> Any:
+        return await client.list_tools()
+
+    tools = call(api, keys[lake.tenant_a], listing).tools
+    assert [t.name for t in tools] == [s["name"] for s in specs] == ["run_cypher", "trace_card", "make_chart"]
+    assert [(t.description, t.input_schema) for t in tools] == [(s["description"], s["input_schema"]) for s in specs]
+
+
+def test_a_trace_card_over_mcp_is_the_keys_tenants_card_for_ids_both_tenants_hold(
+    world: tuple[ReadsLake, Running, dict[str, str]],
+) -> None:
+    lake, api, keys = world
+    cards = open_table(TRACE_CARDS, lake.settings)
+    twin_ids = {t["trace_id"] for t in silver_traces(lake.settings, TENANT_B)}
+    shared = sorted(t["trace_id"] for t in silver_traces(lake.settings, lake.tenant_a) if t["trace_id"] in twin_ids)
+    assert shared
+    differs = 0
+    before = metered(api, lake.tenant_a)[Category.MCP_QUERY.value]
+    for trace_id in shared[:4]:
+        mine, twin = read_card(cards, lake.tenant_a, trace_id), read_card(cards, TENANT_B, trace_id)
+        assert mine and twin
+        for tenant, card in ((lake.tenant_a, mine), (TENANT_B, twin)):
+            result = _card(api, keys[tenant], trace_id)
+            assert not result.is_error
+            assert text_of(result) == render_yaml(card)
+        differs += mine != twin
+    assert differs, "the twin tenants' cards should differ somewhere, or this test proves nothing"
+    assert metered(api, lake.tenant_a)[Category.MCP_QUERY.value] == before + len(shared[:4])
+
+
+def test_another_tenants_trace_is_as_unknown_over_mcp_as_one_that_exists_nowhere(
+    world: tuple[ReadsLake, Running, dict[str, str]],
+) -> None:
+    lake, api, keys = world
+    foreign = _card(api, keys[lake.tenant_a], B_ONLY_TRACE)
+    nowhere = _card(api, keys[lake.tenant_a], "no-such-trace")
+    assert foreign.is_error and nowhere.is_error
+    assert text_of(foreign).replace(B_ONLY_TRACE, "X") == text_of(nowhere).replace("no-such-trace", "X")
+    assert not _card(api, keys[TENANT_B], B_ONLY_TRACE).is_error
