@@ -1,17 +1,67 @@
-"""The guard of free-form Cypher (Tracy's `run_cypher`, the MCP tool): the interface, filled in by issue 12.
+"""The guard of free-form Cypher (Tracy's `run_cypher`, the MCP tool).
 
-A query from a model or an outside agent is parsed with a real openCypher parser, allowed only if it reads,
-confined to the caller (tenant, and an agent or a trace when asked from that page), and run with a row cap and
-a timeout. Confinement to the tenant does not depend on the checks: the embedded engine opens only the
-tenant's snapshot, and PuppyGraph is reached as the tenant's row-level-security user.
+A query from a model or an outside agent is parsed with a real openCypher parser (graphglot), allowed only if
+it reads, confined to the caller (tenant, and an agent or a trace when asked from that page), and run with a
+row cap and a timeout.
+
+Isolation does not rest on the checks alone. The embedded engine opens only the tenant's snapshot, and
+PuppyGraph is reached as the tenant's row-level-security user (`puppygraph.puppygraph_user`). On a Bolt server
+without either (FalkorDB in tests, Neo4j, Memgraph) the rewrite is what confines: every node pattern anywhere
+in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped) in its
+property map, see `cypher_rewrite.py`. Edges never cross tenants (their keys contain the tenant), so
+confining every node confines every edge and every hop of a variable-length pattern to the tenant.
+
+Agent and trace scopes are narrower than what edges guarantee: a variable-length pattern between two nodes of
+agent A may pass through the Tenant and another agent's nodes. Its end nodes are confined; the nodes inside it
+are reachable only through a named path or nodes(), relationships(), startNode() and endNode(), so a scoped
+query may use none of them.
+
+Limits: `GuardLimits.max_chars` and `max_depth` (brackets) are checked on the tokens before the parser runs;
+`max_rows` clamps or adds the LIMIT of every final RETURN to `max_rows + 1` and the rows are cut to
+`max_rows` (`truncated` says so). The time cap is the client's own (`ClientOptions.timeout_s`): the API builds
+a dedicated client for Tracy with a short timeout, and a row limit of at least `max_rows + 1` per UNION branch
+(a smaller client limit raises `GraphResultTooLargeError`).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from clawtrace_pipelines.core.errors import InvalidIdError
+from clawtrace_pipelines.core.events import check_safe_id, check_uuid
 from clawtrace_pipelines.core.graph.client import GraphClient, GraphQueryError, Row
+from clawtrace_pipelines.core.graph.cypher_functions import (
+    ALLOWED,
+    PATH_FUNCTIONS,
+    REFUSED,
+    REFUSED_WORDS,
+    function_refusal,
+)
+from clawtrace_pipelines.core.graph.cypher_rewrite import (
+    AGENT_PARAM,
+    TENANT_PARAM,
+    TRACE_PARAM,
+    Edit,
+    RewriteRefused,
+    Scope,
+    TokenIndex,
+    cap_rows,
+    confine_node,
+    final_returns,
+    render,
+    walk,
+)
+
+_PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
+# Token types of strings graphglot accepts beyond openCypher's two quotes (GQL byte, raw, national strings).
+_OTHER_STRINGS = frozenset({"NATIONAL_STRING", "RAW_STRING", "BYTE_STRING", "HEX_STRING"})
 
 
 @dataclass(frozen=True)
@@ -25,13 +75,19 @@ class Confinement:
 
 @dataclass(frozen=True)
 class GuardLimits:
+    """Bounds on a query: its length, its bracket nesting, the rows returned, the size of its parameters
+    (FalkorDB pastes parameters into a 4 KB buffer and crashes past it, see tests/graph_server.py)."""
+
     max_chars: int = 20_000
     max_depth: int = 64
     max_rows: int = 500
+    max_param_chars: int = 2_000
 
 
 @dataclass(frozen=True)
 class GuardedResult:
+    """The rows (at most `max_rows`), whether more were cut, and the text and parameters that ran."""
+
     rows: list[Row]
     truncated: bool
     query: str
@@ -46,12 +102,176 @@ class CypherRefusedError(GraphQueryError):
         self.reason = reason
 
 
+@functools.cache
+def _dialect() -> Any:
+    from graphglot.dialect.base import Dialect
+
+    return Dialect.get_or_raise("neo4j")
+
+
+def confine(
+    query: str,
+    confinement: Confinement,
+    limits: GuardLimits | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The text and parameters `run_guarded` sends for `query`: checked, confined and row-capped, unrun.
+
+    Raises:
+        CypherRefusedError: the query or its parameters are refused (the reason says why).
+    """
+    limits = limits or GuardLimits()
+    bound = _bound_params(confinement, params or {}, limits)
+    if len(query) > limits.max_chars:
+        raise CypherRefusedError(f"the query has {len(query)} characters; at most {limits.max_chars} are allowed")
+    from graphglot.error import GraphGlotError
+
+    try:
+        tokens = _dialect().tokenize(query)
+        _check_tokens(query, tokens, limits)
+        if tokens and tokens[-1].text == ";":
+            tokens = tokens[:-1]
+        programs = [p for p in _dialect().parser().parse(tokens, query) if p is not None]
+    except GraphGlotError as exc:
+        first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CypherRefusedError(
+            f"not a query the guard can read ({first_line}); write one openCypher read query: "
+            "MATCH / OPTIONAL MATCH / WHERE / WITH / UNWIND / RETURN / ORDER BY / SKIP / LIMIT / UNION"
+        ) from None
+    except RecursionError:
+        raise CypherRefusedError("the query is nested too deeply; flatten it") from None
+    if len(programs) != 1:
+        raise CypherRefusedError("send exactly one query (no ';' between statements)")
+    scope = Scope(agent=confinement.agent_id is not None, trace=confinement.trace_id is not None)
+    try:
+        text = render(query, tokens, _edits(programs[0], TokenIndex(tokens), scope, limits, bound))
+    except RewriteRefused as exc:
+        raise CypherRefusedError(str(exc)) from None
+    return text, bound
+
+
 def run_guarded(
     client: GraphClient,
     query: str,
     confinement: Confinement,
     limits: GuardLimits | None = None,
-    params: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> GuardedResult:
-    """Check, confine and run `query` (see the module docstring); raises CypherRefusedError or a GraphError."""
-    raise NotImplementedError("issue 12: the guard is being written")
+    """Check, confine and run `query` (see the module docstring).
+
+    Args:
+        client: the engine; its `ClientOptions.timeout_s` is the query's time cap.
+        query: one openCypher read query, as a model wrote it.
+        confinement: the caller's tenant, and optionally the agent or trace the query is limited to.
+        limits: length, nesting, row and parameter bounds (defaults if None).
+        params: the query's own parameters: names without a leading `__` and other than `tenant_id` (which
+            the guard binds to the caller's tenant), values JSON scalars or lists of them.
+
+    Returns:
+        At most `limits.max_rows` rows, `truncated` when more were cut, and the text and parameters that ran.
+
+    Raises:
+        CypherRefusedError: refused before running (the reason says why).
+        GraphQueryError, GraphTimeoutError, GraphResultTooLargeError, GraphUnavailableError: from the client.
+    """
+    limits = limits or GuardLimits()
+    text, bound = confine(query, confinement, limits, params)
+    rows = client.run(text, bound)
+    return GuardedResult(rows[: limits.max_rows], len(rows) > limits.max_rows, text, bound)
+
+
+def _bound_params(confinement: Confinement, params: Mapping[str, Any], limits: GuardLimits) -> dict[str, Any]:
+    try:
+        tenant = check_uuid(confinement.tenant_id, "tenant_id")
+        agent = None if confinement.agent_id is None else check_safe_id(confinement.agent_id, "agent_id")
+        trace = None if confinement.trace_id is None else check_safe_id(confinement.trace_id, "trace_id")
+    except InvalidIdError as exc:
+        raise CypherRefusedError(f"bad confinement: {exc}") from None
+    size = 0
+    for name, value in params.items():
+        if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
+            raise CypherRefusedError(f"parameter name {name!r}: use letters, digits and '_', starting with a letter")
+        if name == "tenant_id":
+            raise CypherRefusedError("do not pass tenant_id: the guard binds $tenant_id to your tenant itself")
+        size += len(name) + _value_size(name, value)
+    if size > limits.max_param_chars:
+        raise CypherRefusedError(f"parameters total {size} characters; at most {limits.max_param_chars}")
+    bound = {**params, "tenant_id": tenant, TENANT_PARAM: tenant}
+    if agent is not None:
+        bound[AGENT_PARAM] = agent
+    if trace is not None:
+        bound[TRACE_PARAM] = trace
+    return bound
+
+
+def _value_size(name: str, value: Any, depth: int = 0) -> int:
+    """The characters a parameter value takes, refusing anything but JSON scalars and (nested) lists."""
+    if value is None or isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return len(str(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CypherRefusedError(f"parameter {name!r}: numbers must be finite")
+        return len(repr(value))
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, list) and depth < 4:
+        return 2 + sum(_value_size(name, v, depth + 1) + 1 for v in value)
+    raise CypherRefusedError(f"parameter {name!r}: values must be strings, numbers, booleans, null or lists of them")
+
+
+def _check_tokens(query: str, tokens: list[Any], limits: GuardLimits) -> None:
+    """Checks on the tokens, before the (recursive, backtracking) parser sees them."""
+    depth = 0
+    for i, token in enumerate(tokens):
+        raw = query[token.start : token.end + 1]
+        if raw in _OPEN:
+            depth += 1
+            if depth > limits.max_depth:
+                raise CypherRefusedError(f"the query nests brackets deeper than {limits.max_depth}; flatten it")
+        elif raw in _CLOSE:
+            depth -= 1
+        elif raw == ";" and i != len(tokens) - 1:
+            raise CypherRefusedError("send exactly one query (no ';' between statements)")
+        elif token.token_type.name in _OTHER_STRINGS or raw[:1] == "@":
+            raise CypherRefusedError("use plain 'single-quoted' strings")
+        elif raw[:1] == "`" and "`" in token.text:
+            raise CypherRefusedError("a `quoted` name may not contain a backtick")
+        word = raw.upper()
+        if word in REFUSED_WORDS and _is_clause_word(tokens, i, query):
+            raise CypherRefusedError(REFUSED_WORDS[word])
+
+
+def _is_clause_word(tokens: list[Any], i: int, query: str) -> bool:
+    """Whether a word is a keyword here, not a property, a label, a parameter or a map key (`n.set`, `$call`)."""
+    before = tokens[i - 1].text if i else ""
+    after = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    return before not in (".", ":", "$") and after != ":"
+
+
+def _edits(program: Any, index: TokenIndex, scope: Scope, limits: GuardLimits, params: dict[str, Any]) -> list[Edit]:
+    edits: list[Edit] = []
+    scoped = scope.agent or scope.trace
+    for node, _ in walk(program):
+        name = type(node).__name__
+        if name in REFUSED:
+            raise RewriteRefused(REFUSED[name])
+        if name == "Anonymous":
+            raise RewriteRefused(function_refusal(str(node.name)))
+        if name in PATH_FUNCTIONS:
+            if scoped:
+                raise RewriteRefused(
+                    f"{PATH_FUNCTIONS[name]} is not allowed in a query confined to one agent or trace: the "
+                    "nodes inside a path may lie outside it; return the end nodes' properties instead"
+                )
+            continue
+        if name not in ALLOWED:
+            raise RewriteRefused(f"unsupported construct ({name}); {REFUSED_WORDS['CREATE'].split(': ', 1)[1]}")
+        if name == "NodePattern":
+            edits.append(confine_node(node, index, scope))
+    results = final_returns(program)
+    if not results:
+        raise RewriteRefused("end the query with RETURN")
+    edits.extend(cap_rows(r, index, limits.max_rows + 1, params) for r in results)
+    return edits
