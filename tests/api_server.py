@@ -46,23 +46,30 @@ class Running:
 
 
 @contextmanager
-def serve_app(settings: Settings) -> Iterator[Running]:
-    """`create_app(settings)` served by uvicorn on 127.0.0.1 in a thread until the block ends."""
-    app = create_app(settings)
+def serve_asgi(app: Any, what: str = "the API server", **config: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn on 127.0.0.1 (a free port) in a thread until the block ends; yields its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.02)
     try:
-        yield Running(url=f"http://127.0.0.1:{port}", app=app)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def serve_app(settings: Settings) -> Iterator[Running]:
+    """`create_app(settings)` served by uvicorn on 127.0.0.1 in a thread until the block ends."""
+    app = create_app(settings)
+    with serve_asgi(app, lifespan="on") as url:
+        yield Running(url=url, app=app)
 
 
 class ApiProcess:

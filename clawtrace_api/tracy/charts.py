@@ -21,8 +21,8 @@ MAX_TITLE_CHARS = 200
 
 # `function (...)`, `async function`, arrow functions `x => ...` / `(a, b) => ...`.
 _FUNCTION = re.compile(r"^\s*(async\s+)?function\b|=>", re.IGNORECASE)
-# `<b>`, `</div>`, `<!--`, `<script`: a tag opening; a lone `<` in `a < b` is not one.
-_TAG = re.compile(r"<\s*[a-zA-Z/!?]")
+# `<b>`, `</div>`, `<!--`, `<script`: a tag opens with `<` and a letter (HTML parsers read `a < b` as text).
+_TAG = re.compile(r"<[a-zA-Z/!?]")
 # Where ECharts keeps plotted values: series `data` and `dataset.source`.
 _DATA_KEYS = frozenset({"data", "source"})
 
