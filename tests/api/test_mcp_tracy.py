@@ -151,3 +151,21 @@ def test_a_key_bound_to_an_agent_gets_tools_confined_to_that_agent(
     assert not own.call("trace_card", {"trace_id": trace["trace_id"]}).is_error
     refused = other.call("trace_card", {"trace_id": trace["trace_id"]})
     assert refused.is_error and "agent another-agent" in refused.content
+
+
+def test_make_chart_over_mcp_hands_back_the_validated_option_as_text_and_structured_content(
+    world: tuple[ReadsLake, Running, dict[str, str]],
+) -> None:
+    lake, api, keys = world
+    option = {
+        "xAxis": {"type": "category", "data": ["a", "b"]},
+        "yAxis": {},
+        "series": [{"type": "bar", "data": [1, 2]}],
+    }
+
+    async def chart(client: Any) -> Any:
+        return await client.call_tool("make_chart", {"title": "Calls", "option": option})
+
+    result = call(api, keys[lake.tenant_a], chart)
+    assert not result.is_error, text_of(result)
+    assert result.structured_content == orjson.loads(text_of(result)) == {"title": "Calls", "option": option}
