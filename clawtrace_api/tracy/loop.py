@@ -74,8 +74,12 @@ class Answer:
         self.transcript: list[MessageParam] = []
         self.usage = {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0}
         self._cost: Decimal | None = Decimal(0)
+        self._started = False
 
     def __aiter__(self) -> AsyncIterator[TracyEvent]:
+        if self._started:
+            raise RuntimeError("an Answer is iterated once (its transcript would repeat)")
+        self._started = True
         return self._run()
 
     async def _run(self) -> AsyncIterator[TracyEvent]:
@@ -91,7 +95,7 @@ class Answer:
                 "model": settings.tracy_model,
                 "max_tokens": settings.tracy_max_tokens,
                 "system": system,
-                "messages": [*self.history, *self.transcript],
+                "messages": _with_breakpoint([*self.history, *self.transcript]),
                 # Tools stay declared on the last call: the history holds tool_use blocks, which need them.
                 "tools": tools,
             }
@@ -111,9 +115,11 @@ class Answer:
                 return
             self._count(item)
             uses = [block for block in item.content if block.type == "tool_use"]
-            # A tool_use on the last call (tool_choice none forbids it) is dropped: nothing would answer it.
-            self._add({"role": "assistant", "content": _content(item, keep_tools=not last)})
-            if item.stop_reason != "tool_use" or not uses or last:
+            runs_tools = item.stop_reason == "tool_use" and bool(uses) and not last
+            # A tool_use that will not run (on the last call, or cut by max_tokens) is dropped from the
+            # transcript: a tool_use without its tool_result would make the next question's request invalid.
+            self._add({"role": "assistant", "content": _content(item, keep_tools=runs_tools)})
+            if not runs_tools:
                 cost = None if self._cost is None else str(self._cost)
                 yield Done(dict(self.usage), cost, item.model, rounds)
                 return
@@ -133,12 +139,13 @@ class Answer:
                     )
                 except TimeoutError:
                     failure = _budget_error(settings)
-                    results.append(_tool_result(block.id, "not run: out of time", True))
-                    continue
                 except Exception:  # a bug in a tool ends this answer, not the app's event loop
                     logger.exception("tool %s failed", block.name)
                     failure = ErrorEvent(f"the tool {block.name} failed unexpectedly", "tool")
-                    results.append(_tool_result(block.id, "the tool failed", True))
+                if failure is not None:
+                    # Every ToolStarted has its ToolFinished, so the page never shows a tool still running.
+                    yield ToolFinished(block.id, block.name, True, {"error": failure.message})
+                    results.append(_tool_result(block.id, f"not finished: {failure.message}", True))
                     continue
                 yield ToolFinished(block.id, block.name, outcome.is_error, outcome.summary)
                 if outcome.chart is not None:
@@ -228,6 +235,18 @@ def _api_error(exc: anthropic.APIError) -> ErrorEvent:
 def _budget_error(settings: Settings) -> ErrorEvent:
     seconds = settings.tracy_budget_seconds
     return ErrorEvent(f"Tracy ran out of time ({seconds:g} s) for this answer; ask a narrower question.", "budget")
+
+
+def _with_breakpoint(messages: list[Any]) -> list[Any]:
+    """The messages with a cache breakpoint on the newest block: each tool round re-sends the whole
+    conversation, so the next call reads all but the newest turn from the cache. A copy: the transcript
+    persisted stays free of request options."""
+    last = messages[-1]
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    marked = [*content[:-1], {**content[-1], "cache_control": {"type": "ephemeral"}}]
+    return [*messages[:-1], {**last, "content": marked}]
 
 
 def _tool_result(tool_use_id: str, content: str, is_error: bool) -> dict[str, Any]:

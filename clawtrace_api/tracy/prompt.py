@@ -4,7 +4,7 @@ new property or query reaches the model with the code that adds it.
 The prompt is two system blocks, each a cache breakpoint: the schema, rules and examples (the same for every
 caller, so the cached prefix of tools and this block is shared across tenants), then the scope (the same for
 every question from one page). What changes per question - the page's data - travels in the user turn, so the
-cached prefix stays valid across a conversation.
+cached prefix stays valid across a conversation; the loop puts a third breakpoint on the newest turn.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ def user_turn(question: str, page_context: str | None, context_chars: int) -> di
     """The user message of a question; the page's data first, cut to `context_chars` with a marker."""
     content: list[dict[str, Any]] = []
     if page_context:
-        context = cut_text(page_context, context_chars)
+        # The page's text cannot close the tag it is quoted in (it is data, whatever it says).
+        context = cut_text(page_context, context_chars).replace("</page_context", "<\\/page_context")
         content.append({"type": "text", "text": f"<page_context>\n{context}\n</page_context>"})
     content.append({"type": "text", "text": question})
     return {"role": "user", "content": content}

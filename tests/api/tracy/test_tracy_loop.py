@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from clawtrace_api.tracy.events import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted
@@ -132,7 +133,7 @@ def test_what_tracy_sends_the_model_is_the_prompt_the_tools_and_the_tool_results
     question = first["messages"][2]
     assert question["content"] == [
         {"type": "text", "text": f"<page_context>\n{page}\n</page_context>"},
-        {"type": "text", "text": "Why so expensive?"},
+        {"type": "text", "text": "Why so expensive?", "cache_control": {"type": "ephemeral"}},
     ]
     # The card's tool_result carries the tool's output: the lake's card.
     assistant, results = second["messages"][3:]
@@ -140,12 +141,22 @@ def test_what_tracy_sends_the_model_is_the_prompt_the_tools_and_the_tool_results
     assert tool_use["type"] == "tool_use" and tool_use["input"] == {"trace_id": trace_id}
     card = render_yaml(read_card(tracy_lake.cards._table, tracy_lake.tenant, trace_id))
     assert results["content"] == [
-        {"type": "tool_result", "tool_use_id": tool_use["id"], "content": card, "is_error": False}
+        {
+            "type": "tool_result",
+            "tool_use_id": tool_use["id"],
+            "content": card,
+            "is_error": False,
+            "cache_control": {"type": "ephemeral"},
+        }
     ]
     chart_result = third["messages"][-1]["content"][0]
     assert chart_result["content"] == "chart 'Cost by step' is shown to the user"
-    # The transcript is what the last call sent after the history, and the final answer.
-    assert run.transcript[:-1] == third["messages"][2:]
+    # The transcript is what the last call sent after the history (without the request's cache breakpoint),
+    # and the final answer.
+    sent = third["messages"][2:]
+    del sent[-1]["content"][-1]["cache_control"]
+    assert run.transcript[:-1] == sent
+    assert "cache_control" not in repr(run.transcript)
     assert run.transcript[-1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "The trace cost $0.0192; cache the system prompt."}],
@@ -174,8 +185,50 @@ def test_the_last_tool_round_is_followed_by_one_call_without_tools(tracy_lake, s
     assert isinstance(done, Done) and done.rounds == 1
     first, last = standin.bodies
     assert "tool_choice" not in first and last["tool_choice"] == {"type": "none"}
-    assert last["messages"][-1]["content"][-1] == {"type": "text", "text": LAST_ROUND_NOTE}
+    assert last["messages"][-1]["content"][-1]["text"] == LAST_ROUND_NOTE
     assert run.transcript[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Here is what I found."}]}
+
+
+def test_a_tool_use_cut_by_max_tokens_is_not_run_nor_kept(tracy_lake, standin, tracy_settings):
+    cut = ToolUse("make_chart", {"title": "t", "option": CHART})
+    standin.script(Turn([Text("Charting"), cut], stop_reason="max_tokens"))
+    events, run = _collect(tracy_settings, _toolbox(tracy_lake, tracy_settings), "q")
+    assert [type(e) for e in events] == [TextDelta, Done]
+    assert run.transcript[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Charting"}]}
+
+
+def test_a_tool_that_breaks_ends_the_answer_with_every_tool_use_answered(
+    tracy_lake, standin, tracy_settings, monkeypatch
+):
+    toolbox = _toolbox(tracy_lake, tracy_settings)
+
+    def broken(name: str, arguments: dict[str, Any]) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(toolbox, "call", broken)
+    standin.script(Turn([ToolUse("trace_card", {"trace_id": "a"}), ToolUse("trace_card", {"trace_id": "b"})]))
+    events, run = _collect(tracy_settings, toolbox, "q")
+    assert [type(e) for e in events] == [ToolStarted, ToolFinished, ErrorEvent]
+    assert events[1].is_error and events[2].kind == "tool" and "a bug" not in events[2].message
+    uses = [b["id"] for b in run.transcript[1]["content"]]
+    results = run.transcript[2]["content"]
+    assert [r["tool_use_id"] for r in results] == uses and all(r["is_error"] for r in results)
+
+
+def test_a_model_without_a_price_has_no_cost_rather_than_zero(tracy_lake, standin, tracy_settings):
+    settings = tracy_settings.model_copy(update={"tracy_model": "mystery-model-9000"})
+    standin.script(Turn([Text("ok")]))
+    events, _ = _collect(settings, _toolbox(tracy_lake, settings), "q")
+    assert events[-1] == Done(
+        {"input": 100, "output": 20, "cache_read": 0, "cache_write": 0}, None, "mystery-model-9000", 0
+    )
+
+
+def test_an_answer_is_iterated_once(tracy_lake, tracy_settings):
+    run = answer(make_client(tracy_settings), tracy_settings, _toolbox(tracy_lake, tracy_settings), [], "q")
+    run.__aiter__()
+    with pytest.raises(RuntimeError, match="once"):
+        run.__aiter__()
 
 
 def test_the_wall_clock_budget_stops_a_stalled_answer_with_an_error(tracy_lake, standin, tracy_settings):
@@ -197,10 +250,11 @@ def test_a_refused_api_key_is_an_error_event(tracy_lake, standin, tracy_settings
     assert [m["role"] for m in run.transcript] == ["user"]
 
 
-def test_an_overloaded_model_is_retried_once_then_an_error_event(tracy_lake, standin, tracy_settings):
-    standin.script(Turn.fail(529, "Overloaded"), Turn.fail(529, "Overloaded"), Turn([Text("too late")]))
+@pytest.mark.parametrize(("status", "kind"), [(529, "overloaded"), (429, "rate_limit"), (500, "api")])
+def test_an_api_error_is_retried_once_then_an_error_event(tracy_lake, standin, tracy_settings, status, kind):
+    standin.script(Turn.fail(status, "scripted"), Turn.fail(status, "scripted"), Turn([Text("too late")]))
     events, _ = _collect(tracy_settings, _toolbox(tracy_lake, tracy_settings), "q")
-    assert [(type(e), e.kind) for e in events] == [(ErrorEvent, "overloaded")]
+    assert [(type(e), e.kind) for e in events] == [(ErrorEvent, kind)]
     assert len(standin.requests) == 2
 
 
