@@ -27,15 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit, events_per_trace, in_child_checked, lake_dir, simulate_lake  # noqa: E402
-from bench.graph import _hours_for, _pct, graph_step, load, size_events  # noqa: E402
+from bench.common import emit  # noqa: E402
+from bench.graph import _pct, build_read_lake  # noqa: E402
 
 TARGETS_P95_MS = {"trace_detail": 50.0, "trace_tree": 50.0, "trace_timeline": 50.0, "trace_list": 100.0}
 WARMUP = 5
@@ -119,27 +118,12 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
     from clawtrace_api.db.engine import make_engine
     from clawtrace_pipelines.core.settings import Settings
 
-    per_trace = events_per_trace(root)
-    events = args.events
-    if not events:
-        events, ratio = size_events(root, args.format, args.spans, per_trace)
-        print(f"probe: {ratio:.3f} silver spans per event -> {events} events for {args.spans} spans", flush=True)
-    lake = lake_dir(root, "lake")
-    hours = _hours_for(events)
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
-    start = end - timedelta(hours=hours)
-    now = end + timedelta(minutes=10)
-    t0 = time.perf_counter()
-    manifest = simulate_lake(lake, events, start=start, hours=hours, now=now, per_trace=per_trace)
-    loaded = in_child_checked(load, lake, args.format, now.isoformat())
-    built = in_child_checked(graph_step, lake, args.format)
+    built = build_read_lake(root, args.format, args.spans, args.events)
+    lake = built["lake"]
+    manifest = {"tenant_ids": built["tenant_ids"]}
     figures.update(
-        spans=loaded["spans"],
-        traces=loaded["traces"],
-        tenants=len(manifest["tenant_ids"]),
-        build_s=time.perf_counter() - t0,
+        spans=built["spans"], traces=built["traces"], tenants=len(built["tenant_ids"]), build_s=built["build_s"]
     )
-    print(f"lake: {loaded['spans']} spans, {loaded['traces']} traces; graph {built['mode']}", flush=True)
 
     db = f"sqlite:///{root}/api.db"
     settings = Settings(lake=lake, table_format=args.format, db=db)

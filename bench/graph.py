@@ -341,6 +341,32 @@ def size_events(root: str, table_format: str, spans: int, per_trace: float) -> t
     return max(200, round(spans / ratio)), ratio
 
 
+def build_read_lake(root: str, table_format: str, spans: int, events: int = 0) -> dict[str, Any]:
+    """A lake of about `spans` silver spans (or `events` events) ending a day before the wall clock, loaded
+    through bronze + silver and the embedded graph, as the read benches use it: its path, tenants, counts."""
+    per_trace = events_per_trace(root)
+    if not events:
+        events, ratio = size_events(root, table_format, spans, per_trace)
+        print(f"probe: {ratio:.3f} silver spans per event -> {events} events for {spans} spans", flush=True)
+    lake = lake_dir(root, "lake")
+    hours = _hours_for(events)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
+    start = end - timedelta(hours=hours)
+    now = end + timedelta(minutes=10)
+    t0 = time.perf_counter()
+    manifest = simulate_lake(lake, events, start=start, hours=hours, now=now, per_trace=per_trace)
+    loaded = in_child_checked(load, lake, table_format, now.isoformat())
+    built = in_child_checked(graph_step, lake, table_format)
+    print(f"lake: {loaded['spans']} spans, {loaded['traces']} traces; graph {built['mode']}", flush=True)
+    return {
+        "lake": lake,
+        "tenant_ids": manifest["tenant_ids"],
+        "spans": loaded["spans"],
+        "traces": loaded["traces"],
+        "build_s": time.perf_counter() - t0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000, help="Silver spans the lake should hold")

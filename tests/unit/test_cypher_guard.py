@@ -9,6 +9,7 @@ import pytest
 
 from clawtrace_pipelines.core.graph.cypher_functions import ALLOWED, REFUSED
 from clawtrace_pipelines.core.graph.cypher_guard import Confinement, CypherRefusedError, GuardLimits, confine
+from clawtrace_pipelines.core.graph.definition import VERTICES
 
 TENANT = "4f5e1f71-6c1c-4849-8766-d643b43b1bdf"
 OTHER = "7a1e0000-0000-4000-8000-00000000a11e"
@@ -123,10 +124,12 @@ def test_parameters_that_could_rebind_the_confinement_or_are_not_plain_values_ar
 
 
 def test_a_parameter_holding_a_query_is_only_a_value() -> None:
-    text, bound = confine(
-        "MATCH (s:Span) WHERE s.span_id = $q RETURN s.span_id AS s", TENANT_ONLY, params={"q": "x' OR true //"}
-    )
-    assert bound["q"] == "x' OR true //" and "$q" in text and "OR true" not in text
+    query = "MATCH (s:Span) WHERE s.span_id = $q RETURN s.span_id AS s"
+    text, bound = confine(query, TENANT_ONLY, params={"q": "x MATCH (n) DETACH DELETE n"})
+    assert bound["q"] == "x MATCH (n) DETACH DELETE n" and "$q" in text and "DELETE" not in text
+    # FalkorDB pastes parameters into the text: a quote or a backslash there would be syntax.
+    assert "may not contain" in _refused(query, params={"q": "x' OR true //"})
+    assert "may not contain" in _refused(query, params={"q": ["ok", "a\\"]})
 
 
 def test_a_bad_confinement_is_refused() -> None:
@@ -174,7 +177,8 @@ def test_rows_are_capped_by_a_clamped_or_added_limit() -> None:
     assert _text("MATCH (n) RETURN n", limits=limits).endswith("RETURN n LIMIT 11")
     assert _text("MATCH (n) RETURN n LIMIT 1000", limits=limits).endswith("LIMIT 11")
     assert _text("MATCH (n) RETURN n LIMIT 3", limits=limits).endswith("LIMIT 3")
-    assert _text("MATCH (n) RETURN n LIMIT $k", limits=limits, params={"k": 99}).endswith("LIMIT 11")
+    text, bound = confine("MATCH (n) RETURN n LIMIT $k", TENANT_ONLY, limits, {"k": 99})
+    assert text.endswith("LIMIT $__limit0") and bound["__limit0"] == 11 and bound["k"] == 99
     assert _text("MATCH (n) RETURN n ORDER BY n.x SKIP 2", limits=limits).endswith("SKIP 2 LIMIT 11")
     union = _text("MATCH (n) RETURN n.x AS x UNION ALL MATCH (m) RETURN m.x AS x LIMIT 50", limits=limits)
     assert union.count("LIMIT 11") == 2
@@ -193,3 +197,22 @@ def test_comments_are_dropped_and_strings_rewritten_so_the_engine_reads_what_the
 
 def test_the_allowlist_names_no_refused_construct() -> None:
     assert not ALLOWED & set(REFUSED)
+
+
+def test_a_scoped_id_in_a_pattern_is_refused_unless_it_is_the_scopes_own() -> None:
+    assert "confines every node to your agent already" in _refused("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert "trace already" in _refused("MATCH (s:Span {trace_id: $t}) RETURN s", TRACE, params={"t": "x"})
+    assert (
+        _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a")
+        == "MATCH (a:Agent {tenant_id: $__tenant, agent_id: 'x'}) RETURN a LIMIT 501"
+    )
+    assert "(s:Span {tenant_id: $__tenant, trace_id: $__trace})" in _text(
+        "MATCH (s:Span {trace_id: $__trace}) RETURN s", TRACE
+    )
+
+
+def test_clause_words_used_as_map_keys_are_not_refused_and_every_graph_property_reads() -> None:
+    assert "{delete: 1, set: 2}" in _text("MATCH (n:Span) RETURN {delete: 1, set: 2} AS m")
+    for v in VERTICES:
+        for p in v.properties:
+            assert _text(f"MATCH (n:{v.label}) RETURN n.{p.name} AS x")

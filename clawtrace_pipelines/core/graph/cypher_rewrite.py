@@ -19,13 +19,13 @@ found or built.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from clawtrace_pipelines.core.graph.definition import VERTICES
 
-TENANT_PARAM, AGENT_PARAM, TRACE_PARAM = "__tenant", "__agent", "__trace"
+TENANT_PARAM, AGENT_PARAM, TRACE_PARAM, LIMIT_PARAM = "__tenant", "__agent", "__trace", "__limit"
 _PROPERTIES = {v.label: {p.name for p in v.embedded_properties} for v in VERTICES}
 # Boundaries of subqueries whose RETURN is not the query's result.
 _SUBQUERY = frozenset({"ExistsPredicate", "CypherPatternComprehension", "CypherPatternPredicate"})
@@ -176,9 +176,10 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
             key = pair.property_name.identifier.name
             if key in wanted:
                 if _parameter(pair.value_expression) not in _SAME_VALUE[key]:
+                    hint = " (or write tenant_id: $tenant_id)" if key == "tenant_id" else ""
                     raise RewriteRefused(
                         f"{key} in a node pattern: the guard confines every node to your "
-                        f"{key.removesuffix('_id')} already; drop it (or write {key}: $tenant_id)"
+                        f"{key.removesuffix('_id')} already; drop it{hint}"
                     )
                 del wanted[key]
     entries = ", ".join(f"{key}: ${param}" for key, param in wanted.items())
@@ -198,21 +199,22 @@ def _span_or_refuse(node: Any) -> tuple[int, int]:
     return span
 
 
-def cap_rows(result: Any, index: TokenIndex, cap: int, params: Mapping[str, Any]) -> Edit:
-    """The edit that bounds one final RETURN to `cap` rows: LIMIT clamped, or added."""
+def cap_rows(result: Any, index: TokenIndex, cap: int, number: int) -> tuple[Edit, tuple[str, str] | None]:
+    """The edit that bounds one final RETURN to `cap` rows: a literal LIMIT clamped, or one added. `LIMIT $p`
+    becomes `LIMIT $__limit<number>`, which the caller binds to min($p, cap), so the text stays the same
+    whatever the parameters (it is cached); the pair returned is (that name, p)."""
     limit = next((n for n in result.dfs() if type(n).__name__ == "LimitClause"), None)
     if limit is None:
         _, stop = index.tokens_of(_span_or_refuse(result))
-        return Edit(stop, stop, f" LIMIT {cap}")
+        return Edit(stop, stop, f" LIMIT {cap}"), None
     first, stop = index.tokens_of(_span_or_refuse(limit.non_negative_integer_specification))
     literal = [index.tokens[i].text for i in range(first, stop)]
     if len(literal) == 1 and literal[0].isdigit():
-        wanted = int(literal[0])
-    elif len(literal) == 2 and literal[0] == "$" and isinstance(params.get(literal[1]), int):
-        wanted = int(params[literal[1]])
-    else:
-        raise RewriteRefused("LIMIT takes a whole number or an integer parameter")
-    return Edit(first, stop, str(max(0, min(wanted, cap))))
+        return Edit(first, stop, str(min(int(literal[0]), cap))), None
+    if len(literal) == 2 and literal[0] == "$":
+        name = f"{LIMIT_PARAM}{number}"
+        return Edit(first, stop, f"${name}"), (name, literal[1])
+    raise RewriteRefused("LIMIT takes a whole number or an integer parameter")
 
 
 def final_returns(program: Any) -> list[Any]:
