@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -216,3 +217,53 @@ def test_clause_words_used_as_map_keys_are_not_refused_and_every_graph_property_
     for v in VERTICES:
         for p in v.properties:
             assert _text(f"MATCH (n:{v.label}) RETURN n.{p.name} AS x")
+
+
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        ("MATCH (n:Span) RETURN * SKIP 1", "MATCH (n:Span {tenant_id: $__tenant}) RETURN * SKIP 1 LIMIT 501"),
+        (
+            "MATCH (n) WITH n SKIP 1 LIMIT 2 RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WITH n SKIP 1 LIMIT 2 RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n) WHERE n.x =~ 'a.*' RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WHERE n.x =~ 'a.*' RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n) WHERE EXISTS { (n)-->(m) } RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WHERE EXISTS { (n {tenant_id: $__tenant})-->(m {tenant_id: $__tenant}) }"
+            " RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n)-[r:OWNS|HAS_SPAN*1..2]->(m) RETURN m",
+            "MATCH (n {tenant_id: $__tenant})-[r:OWNS|HAS_SPAN*1..2]->(m {tenant_id: $__tenant}) RETURN m LIMIT 501",
+        ),
+        ("RETURN 1 AS x;", "RETURN 1 AS x LIMIT 501"),
+    ],
+)
+def test_read_forms_are_sent_confined(query: str, sent: str) -> None:
+    assert _text(query) == sent
+
+
+def test_token_soup_is_refused_or_confined_never_a_crash() -> None:
+    words = "MATCH OPTIONAL WHERE WITH RETURN UNWIND AS UNION ALL ORDER BY SKIP LIMIT EXISTS { } ( ) [ ] - -> <- -- * "
+    words += "1..3 : Span Trace Agent Tenant n m r p = , . $p 's' 1 true OR AND NOT count(n) | CASE WHEN THEN END IN "
+    words += "tenant_id IS NULL DISTINCT ; /*c*/ `q` 0 1.5"
+    vocab = words.split()
+    rng = random.Random(12)
+    for _ in range(150):
+        query = " ".join(rng.choice(vocab) for _ in range(rng.randint(2, 12)))
+        for confinement in (TENANT_ONLY, AGENT):
+            try:
+                text = _text(query, confinement, params={"p": 1})
+            except CypherRefusedError:
+                continue
+            assert text.count("(") >= text.count("$__tenant"), (query, text)
+
+
+def test_input_that_makes_the_parser_backtrack_without_end_is_refused_quickly() -> None:
+    # graphglot alone spends about 50 s on this one.
+    assert "too complex" in _refused("UNWIND `q` ( ( <- Agent")
+    assert "too complex" in _refused("MATCH (n) RETURN n", limits=GuardLimits(max_parse_steps=10))

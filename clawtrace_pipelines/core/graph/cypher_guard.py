@@ -78,12 +78,16 @@ class Confinement:
 @dataclass(frozen=True)
 class GuardLimits:
     """Bounds on a query: its length, its bracket nesting, the rows returned, the size of its parameters
-    (FalkorDB pastes parameters into a 4 KB buffer and crashes past it, see tests/graph_server.py)."""
+    (FalkorDB pastes parameters into a 4 KB buffer and crashes past it, see tests/graph_server.py), and the
+    parser's work."""
 
     max_chars: int = 20_000
     max_depth: int = 64
     max_rows: int = 500
     max_param_chars: int = 2_000
+    # Backtracking attempts of graphglot's parser (0.5 s to a few s of CPU): well-formed queries need 20 to 50 per
+    # token (a 3,000-character RETURN list: 24,000), some short malformed ones millions.
+    max_parse_steps: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,39 @@ class CypherRefusedError(GraphQueryError):
         self.reason = reason
 
 
+class _ParseBudgetExceeded(Exception):
+    """Not a graphglot ParseError, so the parser's backtracking cannot swallow it."""
+
+
 @functools.cache
 def _dialect() -> Any:
     from graphglot.dialect.base import Dialect
 
     return Dialect.get_or_raise("neo4j")
+
+
+@functools.cache
+def _budgeted_parser_class() -> Any:
+    """graphglot's parser with a budget of backtracking attempts: it backtracks exponentially on some short
+    malformed inputs (`UNWIND x ( ( <- Agent` takes it 50 s), and a budget is deterministic where a clock is not."""
+    base = _dialect().parser_class
+
+    class BudgetedParser(base):  # type: ignore[misc,valid-type]
+        budget = 0
+
+        def try_parse(self, parser: Any, retreat: bool = False) -> Any:
+            self.budget -= 1
+            if self.budget < 0:
+                raise _ParseBudgetExceeded
+            return super().try_parse(parser, retreat)
+
+    return BudgetedParser
+
+
+def _parse(tokens: list[Any], query: str, budget: int) -> list[Any]:
+    parser = _budgeted_parser_class()(dialect=_dialect())
+    parser.budget = budget
+    return [p for p in parser.parse(tokens, query) if p is not None]
 
 
 def confine(
@@ -150,7 +182,7 @@ def _plan(query: str, scope: Scope, limits: GuardLimits) -> tuple[str, tuple[tup
         _check_tokens(query, tokens, limits)
         if tokens and tokens[-1].text == ";":
             tokens = tokens[:-1]
-        programs = [p for p in _dialect().parser().parse(tokens, query) if p is not None]
+        programs = _parse(tokens, query, limits.max_parse_steps)
     except GraphGlotError as exc:
         first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CypherRefusedError(
@@ -159,6 +191,8 @@ def _plan(query: str, scope: Scope, limits: GuardLimits) -> tuple[str, tuple[tup
         ) from None
     except RecursionError:
         raise CypherRefusedError("the query is nested too deeply; flatten it") from None
+    except _ParseBudgetExceeded:
+        raise CypherRefusedError("the query is too complex for the guard's parser; simplify or split it") from None
     if len(programs) != 1:
         raise CypherRefusedError("send exactly one query (no ';' between statements)")
     try:
