@@ -160,10 +160,11 @@ def test_every_node_pattern_anywhere_gets_the_tenant_predicate() -> None:
 
 def test_scopes_add_agent_and_trace_predicates_where_the_label_has_them() -> None:
     agent = _text("MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s) RETURN s.span_id AS s", AGENT)
-    assert agent.count("agent_id: $__agent") == 3 and agent.count("tenant_id: $__tenant") == 3
+    assert agent.count("agent_id: $__agent") == 2 and agent.count("tenant_id: $__tenant") == 3
+    assert "(a:Agent {tenant_id: $__tenant, agent_key: $__agent_key})" in agent
     trace = _text("MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s) RETURN s.span_id AS s", TRACE)
     assert "(a:Agent {tenant_id: $__tenant})" in trace
-    assert "(t:Trace {tenant_id: $__tenant, trace_id: $__trace})" in trace
+    assert "(t:Trace {tenant_id: $__tenant, trace_key: $__trace_key})" in trace
     assert "(s {tenant_id: $__tenant, trace_id: $__trace})" in trace
 
 
@@ -201,7 +202,11 @@ def test_the_allowlist_names_no_refused_construct() -> None:
 
 
 def test_a_scoped_id_in_a_pattern_is_refused_unless_it_is_the_scopes_own() -> None:
-    assert "confines every node to your agent already" in _refused("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert "confines every node to your agent already" in _refused("MATCH (t:Trace {agent_id: 'x'}) RETURN t", AGENT)
+    assert "agent already" in _refused("MATCH (a:Agent {agent_key: 'x'}) RETURN a", AGENT)
+    # The scoped vertex is found by its key; another id of the user's own only narrows it further.
+    assert "agent_key: $__agent_key, agent_id: 'x'" in _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert confine("MATCH (a:Agent) RETURN a", AGENT)[1]["__agent_key"] == f"{TENANT}/agent-1"
     assert "trace already" in _refused("MATCH (s:Span {trace_id: $t}) RETURN s", TRACE, params={"t": "x"})
     assert (
         _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a")

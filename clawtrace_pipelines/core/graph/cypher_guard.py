@@ -43,8 +43,10 @@ from clawtrace_pipelines.core.graph.cypher_functions import (
     function_refusal,
 )
 from clawtrace_pipelines.core.graph.cypher_rewrite import (
+    AGENT_KEY_PARAM,
     AGENT_PARAM,
     TENANT_PARAM,
+    TRACE_KEY_PARAM,
     TRACE_PARAM,
     Edit,
     RewriteRefused,
@@ -249,10 +251,11 @@ def _bound_params(confinement: Confinement, params: Mapping[str, Any], limits: G
     if size > limits.max_param_chars:
         raise CypherRefusedError(f"parameters total {size} characters; at most {limits.max_param_chars}")
     bound = {**params, "tenant_id": tenant, TENANT_PARAM: tenant}
+    # Keys as definition.py builds them; ids cannot contain '/', so a key names one vertex of this tenant.
     if agent is not None:
-        bound[AGENT_PARAM] = agent
+        bound[AGENT_PARAM], bound[AGENT_KEY_PARAM] = agent, f"{tenant}/{agent}"
     if trace is not None:
-        bound[TRACE_PARAM] = trace
+        bound[TRACE_PARAM], bound[TRACE_KEY_PARAM] = trace, f"{tenant}/{trace}"
     return bound
 
 

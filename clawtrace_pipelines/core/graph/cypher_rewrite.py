@@ -31,6 +31,11 @@ from typing import Any
 from clawtrace_pipelines.core.graph.definition import VERTICES
 
 TENANT_PARAM, AGENT_PARAM, TRACE_PARAM, LIMIT_PARAM = "__tenant", "__agent", "__trace", "__limit"
+AGENT_KEY_PARAM, TRACE_KEY_PARAM = "__agent_key", "__trace_key"
+# The scoped vertex itself is found by its primary key (`tenant_id/agent_id`, `tenant_id/trace_id`): an index
+# lookup where `trace_id` would let the engine plan a scan (LadybugDB started one trace's spans from every
+# span, 12x slower on a 1M-span lake; bench/cypher_guard.py).
+_KEYED = {("Agent", "agent_id"): ("agent_key", AGENT_KEY_PARAM), ("Trace", "trace_id"): ("trace_key", TRACE_KEY_PARAM)}
 _PROPERTIES = {v.label: {p.name for p in v.embedded_properties} for v in VERTICES}
 # Boundaries of subqueries whose RETURN is not the query's result.
 _SUBQUERY = frozenset({"ExistsPredicate", "CypherPatternComprehension", "CypherPatternPredicate"})
@@ -156,11 +161,21 @@ def node_predicates(label: str | None, scope: Scope) -> dict[str, str]:
     # trace is reached through it.
     if scope.trace and (label is None or "trace_id" in _PROPERTIES[label]):
         wanted["trace_id"] = TRACE_PARAM
+    for (keyed_label, id_property), (key, param) in _KEYED.items():
+        if label == keyed_label and id_property in wanted:
+            del wanted[id_property]
+            wanted[key] = param
     return wanted
 
 
 # What a caller may already write for a confined property: the same value under another name.
-_SAME_VALUE = {"tenant_id": {"tenant_id", TENANT_PARAM}, "agent_id": {AGENT_PARAM}, "trace_id": {TRACE_PARAM}}
+_SAME_VALUE = {
+    "tenant_id": {"tenant_id", TENANT_PARAM},
+    "agent_id": {AGENT_PARAM},
+    "trace_id": {TRACE_PARAM},
+    "agent_key": {AGENT_KEY_PARAM},
+    "trace_key": {TRACE_KEY_PARAM},
+}
 
 
 def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
@@ -184,7 +199,7 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
                     hint = " (or write tenant_id: $tenant_id)" if key == "tenant_id" else ""
                     raise RewriteRefused(
                         f"{key} in a node pattern: the guard confines every node to your "
-                        f"{key.removesuffix('_id')} already; drop it{hint}"
+                        f"{key.removesuffix('_id').removesuffix('_key')} already; drop it{hint}"
                     )
                 del wanted[key]
     entries = ", ".join(f"{key}: ${param}" for key, param in wanted.items())
