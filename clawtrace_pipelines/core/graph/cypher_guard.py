@@ -42,6 +42,7 @@ from clawtrace_pipelines.core.graph.cypher_functions import (
     REFUSED_WORDS,
     function_refusal,
 )
+from clawtrace_pipelines.core.graph.cypher_parse import read
 from clawtrace_pipelines.core.graph.cypher_rewrite import (
     AGENT_KEY_PARAM,
     AGENT_PARAM,
@@ -60,12 +61,8 @@ from clawtrace_pipelines.core.graph.cypher_rewrite import (
 )
 
 _PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Distinct query texts whose confined form is kept (at most max_chars each).
 PLAN_CACHE_SIZE = 512
-_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
-# Token types of strings graphglot accepts beyond openCypher's two quotes (GQL byte, raw, national strings).
-_OTHER_STRINGS = frozenset({"NATIONAL_STRING", "RAW_STRING", "BYTE_STRING", "HEX_STRING"})
 
 
 @dataclass(frozen=True)
@@ -110,41 +107,6 @@ class CypherRefusedError(GraphQueryError):
         self.reason = reason
 
 
-class _ParseBudgetExceeded(Exception):
-    """Not a graphglot ParseError, so the parser's backtracking cannot swallow it."""
-
-
-@functools.cache
-def _dialect() -> Any:
-    from graphglot.dialect.base import Dialect
-
-    return Dialect.get_or_raise("neo4j")
-
-
-@functools.cache
-def _budgeted_parser_class() -> Any:
-    """graphglot's parser with a budget of backtracking attempts: it backtracks exponentially on some short
-    malformed inputs (`UNWIND x ( ( <- Agent` takes it 50 s), and a budget is deterministic where a clock is not."""
-    base = _dialect().parser_class
-
-    class BudgetedParser(base):  # type: ignore[misc,valid-type]
-        budget = 0
-
-        def try_parse(self, parser: Any, retreat: bool = False) -> Any:
-            self.budget -= 1
-            if self.budget < 0:
-                raise _ParseBudgetExceeded
-            return super().try_parse(parser, retreat)
-
-    return BudgetedParser
-
-
-def _parse(tokens: list[Any], query: str, budget: int) -> list[Any]:
-    parser = _budgeted_parser_class()(dialect=_dialect())
-    parser.budget = budget
-    return [p for p in parser.parse(tokens, query) if p is not None]
-
-
 def confine(
     query: str,
     confinement: Confinement,
@@ -177,27 +139,10 @@ def confine(
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _plan(query: str, scope: Scope, limits: GuardLimits) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The confined, row-capped text of `query` and its `LIMIT $p` rebindings; raises CypherRefusedError."""
-    from graphglot.error import GraphGlotError
-
     try:
-        tokens = _dialect().tokenize(query)
-        _check_tokens(query, tokens, limits)
-        if tokens and tokens[-1].text == ";":
-            tokens = tokens[:-1]
-        programs = _parse(tokens, query, limits.max_parse_steps)
-    except GraphGlotError as exc:
-        first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CypherRefusedError(
-            f"not a query the guard can read ({first_line}); write one openCypher read query: "
-            "MATCH / OPTIONAL MATCH / WHERE / WITH / UNWIND / RETURN / ORDER BY / SKIP / LIMIT / UNION"
-        ) from None
-    except RecursionError:
-        raise CypherRefusedError("the query is nested too deeply; flatten it") from None
-    except _ParseBudgetExceeded:
-        raise CypherRefusedError("the query is too complex for the guard's parser; simplify or split it") from None
-    if len(programs) != 1:
-        raise CypherRefusedError("send exactly one query (no ';' between statements)")
-    try:
+        tokens, programs = read(query, limits.max_depth, limits.max_parse_steps)
+        if len(programs) != 1:
+            raise RewriteRefused("send exactly one query (no ';' between statements)")
         edits, limit_params = _edits(programs[0], TokenIndex(tokens), scope, limits)
         return render(query, tokens, edits), limit_params
     except RewriteRefused as exc:
@@ -278,35 +223,6 @@ def _value_size(name: str, value: Any, depth: int = 0) -> int:
     if isinstance(value, list) and depth < 4:
         return 2 + sum(_value_size(name, v, depth + 1) + 1 for v in value)
     raise CypherRefusedError(f"parameter {name!r}: values must be strings, numbers, booleans, null or lists of them")
-
-
-def _check_tokens(query: str, tokens: list[Any], limits: GuardLimits) -> None:
-    """Checks on the tokens, before the (recursive, backtracking) parser sees them."""
-    depth = 0
-    for i, token in enumerate(tokens):
-        raw = query[token.start : token.end + 1]
-        if raw in _OPEN:
-            depth += 1
-            if depth > limits.max_depth:
-                raise CypherRefusedError(f"the query nests brackets deeper than {limits.max_depth}; flatten it")
-        elif raw in _CLOSE:
-            depth -= 1
-        elif raw == ";" and i != len(tokens) - 1:
-            raise CypherRefusedError("send exactly one query (no ';' between statements)")
-        elif token.token_type.name in _OTHER_STRINGS or raw[:1] == "@":
-            raise CypherRefusedError("use plain 'single-quoted' strings")
-        elif raw[:1] == "`" and "`" in token.text:
-            raise CypherRefusedError("a `quoted` name may not contain a backtick")
-        word = raw.upper()
-        if word in REFUSED_WORDS and _is_clause_word(tokens, i):
-            raise CypherRefusedError(REFUSED_WORDS[word])
-
-
-def _is_clause_word(tokens: list[Any], i: int) -> bool:
-    """Whether a word is a keyword here, not a property, a label, a parameter or a map key (`n.set`, `$call`)."""
-    before = tokens[i - 1].text if i else ""
-    after = tokens[i + 1].text if i + 1 < len(tokens) else ""
-    return before not in (".", ":", "$") and after != ":"
 
 
 def _edits(
