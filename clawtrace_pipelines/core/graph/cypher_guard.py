@@ -7,8 +7,8 @@ row cap and a timeout.
 Isolation does not rest on the checks alone. The embedded engine opens only the tenant's snapshot, and
 PuppyGraph is reached as the tenant's row-level-security user (`puppygraph.puppygraph_user`). On a Bolt server
 without either (FalkorDB in tests, Neo4j, Memgraph) the rewrite is what confines: every node pattern anywhere
-in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped) in its
-property map, see `cypher_rewrite.py`. Edges never cross tenants (their keys contain the tenant), so
+in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped; the
+scoped Agent or Trace itself by its key, `agent_key`/`trace_key`) in its property map, see `cypher_rewrite.py`. Edges never cross tenants (their keys contain the tenant), so
 confining every node confines every edge and every hop of a variable-length pattern to the tenant.
 
 Agent and trace scopes are narrower than what edges guarantee: a variable-length pattern between two nodes of
