@@ -165,7 +165,11 @@ def test_scopes_add_agent_and_trace_predicates_where_the_label_has_them() -> Non
     trace = _text("MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s) RETURN s.span_id AS s", TRACE)
     assert "(a:Agent {tenant_id: $__tenant})" in trace
     assert "(t:Trace {tenant_id: $__tenant, trace_key: $__trace_key})" in trace
-    assert "(s {tenant_id: $__tenant, trace_id: $__trace})" in trace
+    # HAS_SPAN ties s to the scoped trace already (a trace_id of its own would cost a scan of every span).
+    assert "(s {tenant_id: $__tenant})" in trace
+    loose = _text("MATCH (s:Span), (t:Trace)-[:HAS_SPAN*1..1]->(x) RETURN s, x", TRACE)
+    assert loose.count("trace_id: $__trace") == 2, loose
+    assert _text("MATCH (t:Trace)-[:CHILD_OF]->(s) RETURN s", TRACE).count("trace_id: $__trace") == 1
 
 
 def test_a_catalog_style_tenant_filter_is_kept_and_bound_to_the_caller() -> None:

@@ -8,8 +8,9 @@ Isolation does not rest on the checks alone. The embedded engine opens only the 
 PuppyGraph is reached as the tenant's row-level-security user (`puppygraph.puppygraph_user`). On a Bolt server
 without either (FalkorDB in tests, Neo4j, Memgraph) the rewrite is what confines: every node pattern anywhere
 in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped; the
-scoped Agent or Trace itself by its key, `agent_key`/`trace_key`) in its property map, see `cypher_rewrite.py`. Edges never cross tenants (their keys contain the tenant), so
-confining every node confines every edge and every hop of a variable-length pattern to the tenant.
+scoped Agent or Trace itself by its key, `agent_key`/`trace_key`) in its property map, see `cypher_rewrite.py`.
+Edges never cross tenants (their keys contain the tenant), so confining every node confines every edge and
+every hop of a variable-length pattern to the tenant.
 
 Agent and trace scopes are narrower than what edges guarantee: a variable-length pattern between two nodes of
 agent A may pass through the Tenant and another agent's nodes. Its end nodes are confined; the nodes inside it
@@ -57,6 +58,7 @@ from clawtrace_pipelines.core.graph.cypher_rewrite import (
     confine_node,
     final_returns,
     render,
+    spans_of_the_trace,
     walk,
 )
 
@@ -230,6 +232,7 @@ def _edits(
 ) -> tuple[list[Edit], tuple[tuple[str, str], ...]]:
     edits: list[Edit] = []
     scoped = scope.agent or scope.trace
+    in_trace = spans_of_the_trace(program) if scope.trace else set()
     for node, _ in walk(program):
         name = type(node).__name__
         if name in REFUSED:
@@ -246,7 +249,7 @@ def _edits(
         if name not in ALLOWED:
             raise RewriteRefused(f"unsupported construct ({name}); {REFUSED_WORDS['CREATE'].split(': ', 1)[1]}")
         if name == "NodePattern":
-            edits.append(confine_node(node, index, scope))
+            edits.append(confine_node(node, index, scope, id(node) in in_trace))
     results = final_returns(program)
     if not results:
         raise RewriteRefused("end the query with RETURN")
