@@ -136,6 +136,7 @@ def test_a_parameter_holding_a_query_is_only_a_value() -> None:
 def test_a_bad_confinement_is_refused() -> None:
     assert "confinement" in _refused("MATCH (n) RETURN n", Confinement("not-a-uuid"))
     assert "confinement" in _refused("MATCH (n) RETURN n", Confinement(TENANT, agent_id="../x"))
+    assert "confinement" in _refused("MATCH (n) RETURN n", Confinement(TENANT, trace_id="it's"))
 
 
 def test_length_and_nesting_are_capped_before_parsing() -> None:

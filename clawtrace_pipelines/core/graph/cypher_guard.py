@@ -188,6 +188,8 @@ def _bound_params(confinement: Confinement, params: Mapping[str, Any], limits: G
         trace = None if confinement.trace_id is None else check_safe_id(confinement.trace_id, "trace_id")
     except InvalidIdError as exc:
         raise CypherRefusedError(f"bad confinement: {exc}") from None
+    if any("'" in v or "\\" in v for v in (agent or "", trace or "")):
+        raise CypherRefusedError("bad confinement: an id with ' or \\ cannot travel as a FalkorDB parameter")
     size = 0
     for name, value in params.items():
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
