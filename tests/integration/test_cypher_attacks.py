@@ -317,6 +317,8 @@ def test_trace_confinement_returns_only_that_traces_rows(engine: GraphClient, wo
         for s in sorted(world.silver(PG_SPANS, a), key=lambda s: s["span_id"])
         if s["trace_id"] == trace
     ]
+    through_trace = "MATCH (t:Trace)-[:HAS_SPAN]->(s:Span) RETURN s.span_id AS span ORDER BY span"
+    assert run_guarded(engine, through_trace, scoped, WIDE).rows == spans
     everything = run_guarded(engine, "MATCH (n) RETURN n.trace_id AS trace", scoped, WIDE).rows
     assert {r["trace"] for r in everything} == {trace} and len(everything) == len(spans) + 1
     owner = run_guarded(engine, "MATCH (x:Agent)-[:OWNS]->(t:Trace) RETURN x.agent_id AS agent", scoped).rows
@@ -356,3 +358,19 @@ def test_every_tenant_with_graph_rows_has_a_puppygraph_user_entitled_to_it_alone
         if row["is_authorized"] and row["resource_type"] == TENANT_RESOURCE:
             entitled[row["puppygraph_user"]].add(row["tenant_id"])
     assert {puppygraph_user(t): {t} for t in owners} == dict(entitled)
+
+
+def test_string_literals_rewritten_by_the_guard_read_back_the_same(engine: GraphClient, world: World) -> None:
+    query = (
+        "MATCH (t:Tenant) RETURN 'it\\'s' AS a, \"say \\\"hi\\\" it's\" AS b, 'back\\\\slash' AS c, "
+        "'two\nlines' AS d, 'é ✓ 中文' AS e, '/* not a comment */ // nor this' AS f"
+    )
+    [row] = run_guarded(engine, query, Confinement(world.lake.tenant_a)).rows
+    assert row == {
+        "a": "it's",
+        "b": 'say "hi" it\'s',
+        "c": "back\\slash",
+        "d": "two\nlines",
+        "e": "é ✓ 中文",
+        "f": "/* not a comment */ // nor this",
+    }
