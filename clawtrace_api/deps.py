@@ -19,6 +19,7 @@ from clawtrace_api.errors import Problem
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.keys import Scope
 from clawtrace_api.metering import MeterRecorder
+from clawtrace_api.views.cards import CardReader
 from clawtrace_pipelines.core.graph.client import GraphClient, connect
 from clawtrace_pipelines.core.settings import Settings
 
@@ -35,6 +36,7 @@ class Services:
     guard: DeficitGuard
     extras: dict[str, Any] = field(default_factory=dict)
     _graph: GraphClient | None = None
+    _cards: CardReader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -43,6 +45,14 @@ class Services:
             if self._graph is None:
                 self._graph = connect(self.settings)
             return self._graph
+
+    @property
+    def cards(self) -> CardReader:
+        """The app's one `trace_cards` reader (the card route and Tracy's tools share it), opened on first use."""
+        with self._lock:
+            if self._cards is None:
+                self._cards = CardReader(self.settings)
+            return self._cards
 
     def close(self) -> None:
         if self._graph is not None:
@@ -79,16 +89,22 @@ async def authenticate(request: Request, services: Services, scope: Scope | None
             "send an API key: Authorization: Bearer ct_live_...",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    secret = header[len(_BEARER) :].strip()
-    cached, principal = services.keys.peek(secret)
-    if not cached:
-        principal = await asyncio.to_thread(services.keys.lookup, secret)
-    elif services.keys.usage_due():
-        await asyncio.to_thread(services.keys.flush_usage)
+    principal = await principal_of_key(services.keys, header[len(_BEARER) :].strip())
     if principal is None:
         raise Problem(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     if scope is not None:
         _check_scope(principal, scope)
+    return principal
+
+
+async def principal_of_key(keys: KeyCache, secret: str) -> Principal | None:
+    """The principal of a key's secret (None: unknown or revoked), through the cache; the database is asked in a
+    thread, only on a miss. Shared by the routes and the MCP endpoint's token verifier."""
+    cached, principal = keys.peek(secret)
+    if not cached:
+        principal = await asyncio.to_thread(keys.lookup, secret)
+    elif keys.usage_due():
+        await asyncio.to_thread(keys.flush_usage)
     return principal
 
 

@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from clawtrace_api.deps import ReadPrincipal, Services, ServicesDep
+from clawtrace_api.deps import ReadPrincipal, ServicesDep
 from clawtrace_api.errors import not_found
 from clawtrace_api.routes.params import Cursor, FromMs, Limit, OptionalId, ToMs, window
 from clawtrace_api.schemas import ITEM_PROBLEMS, READ_PROBLEMS, TraceDetail, TraceList
 from clawtrace_api.schemas_cards import YAML, TraceCard
 from clawtrace_api.schemas_views import CallGraph, Timeline, TraceTree
 from clawtrace_api.views.call_graph import build_call_graph
-from clawtrace_api.views.cards import CardReader
 from clawtrace_api.views.listing import Sort, TraceFilters, list_traces
 from clawtrace_api.views.rows import trace_meta, trace_row, trace_spans
 from clawtrace_api.views.timeline import build_timeline
@@ -91,13 +90,6 @@ def get_trace_timeline(
     return build_timeline(trace_id, row["trace_start_ts_ms"], row["trace_end_ts_ms"], spans, idle_threshold_ms)
 
 
-def _cards(services: Services) -> CardReader:
-    reader = services.extras.get("card_reader")
-    if reader is None:
-        reader = services.extras.setdefault("card_reader", CardReader(services.settings))
-    return reader  # type: ignore[no-any-return]
-
-
 @router.get(
     "/{trace_id}/card",
     response_model=TraceCard,
@@ -112,7 +104,7 @@ def get_trace_card(
     """The trace's TraceCard (gold `trace_cards`): totals, the costliest steps, redundant tool calls, failed and
     repaired steps, sub-agents and context growth; YAML when `Accept` names application/yaml, else JSON."""
     row = trace_row(services.graph, principal.tenant_id, trace_id, what="trace card")
-    card = _cards(services).read(principal.tenant_id, trace_id, row["trace_start_ts_ms"])
+    card = services.cards.read(principal.tenant_id, trace_id, row["trace_start_ts_ms"])
     if not card:
         raise not_found("trace card")
     # Read from the request, not declared: OpenAPI ignores a header parameter named Accept.

@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     tracy_context_chars: int = Field(
         default=20_000, ge=0, le=200_000, description="Longest page context a question from a page may carry"
     )
+    mcp_allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"],
+        description="Host headers the MCP endpoint answers (DNS-rebinding protection; `name:*` = any port)",
+    )
 
     @field_validator("lake")
     @classmethod

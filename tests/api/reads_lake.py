@@ -135,6 +135,15 @@ def build(root: Path) -> ReadsLake:
     return ReadsLake(settings=settings, tenant_a=tenant, agent_a=agent, now_ms=now_ms)
 
 
+def read_keys(lake: ReadsLake, accounts: Any) -> dict[str, str]:
+    """Tenants A and B registered in the API database, with a read key each: tenant id -> key."""
+    keys = {}
+    for tenant in (lake.tenant_a, TENANT_B):
+        accounts.create_tenant(tenant[:8], tenant_id=tenant)
+        keys[tenant] = accounts.create_key(tenant, "read")["key"]
+    return keys
+
+
 def silver_traces(settings: Settings, tenant: str) -> list[dict[str, Any]]:
     return open_table(PG_TRACES, settings).read(filters=[("tenant_id", "=", tenant)]).to_pylist()
 

@@ -22,6 +22,7 @@ from tests.api.reads_lake import (
     WINDOW,
     ReadsLake,
     build,
+    read_keys,
     silver_spans,
     silver_traces,
 )
@@ -35,10 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     lake: ReadsLake = build(tmp_path_factory.mktemp("isolation"))
     engine = make_engine(lake.settings)
     accounts = Accounts(engine)
-    keys = {}
-    for tenant in (lake.tenant_a, TENANT_B):
-        accounts.create_tenant(tenant[:8], tenant_id=tenant)
-        keys[tenant] = accounts.create_key(tenant, "read")["key"]
+    keys = read_keys(lake, accounts)
     silver = {
         tenant: {
             "traces": {t["trace_id"]: t for t in silver_traces(lake.settings, tenant)},

@@ -317,6 +317,8 @@ def test_trace_confinement_returns_only_that_traces_rows(engine: GraphClient, wo
         for s in sorted(world.silver(PG_SPANS, a), key=lambda s: s["span_id"])
         if s["trace_id"] == trace
     ]
+    through_trace = "MATCH (t:Trace)-[:HAS_SPAN]->(s:Span) RETURN s.span_id AS span ORDER BY span"
+    assert run_guarded(engine, through_trace, scoped, WIDE).rows == spans
     everything = run_guarded(engine, "MATCH (n) RETURN n.trace_id AS trace", scoped, WIDE).rows
     assert {r["trace"] for r in everything} == {trace} and len(everything) == len(spans) + 1
     owner = run_guarded(engine, "MATCH (x:Agent)-[:OWNS]->(t:Trace) RETURN x.agent_id AS agent", scoped).rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -135,6 +136,7 @@ def test_a_parameter_holding_a_query_is_only_a_value() -> None:
 def test_a_bad_confinement_is_refused() -> None:
     assert "confinement" in _refused("MATCH (n) RETURN n", Confinement("not-a-uuid"))
     assert "confinement" in _refused("MATCH (n) RETURN n", Confinement(TENANT, agent_id="../x"))
+    assert "confinement" in _refused("MATCH (n) RETURN n", Confinement(TENANT, trace_id="it's"))
 
 
 def test_length_and_nesting_are_capped_before_parsing() -> None:
@@ -159,11 +161,16 @@ def test_every_node_pattern_anywhere_gets_the_tenant_predicate() -> None:
 
 def test_scopes_add_agent_and_trace_predicates_where_the_label_has_them() -> None:
     agent = _text("MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s) RETURN s.span_id AS s", AGENT)
-    assert agent.count("agent_id: $__agent") == 3 and agent.count("tenant_id: $__tenant") == 3
+    assert agent.count("agent_id: $__agent") == 2 and agent.count("tenant_id: $__tenant") == 3
+    assert "(a:Agent {tenant_id: $__tenant, agent_key: $__agent_key})" in agent
     trace = _text("MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s) RETURN s.span_id AS s", TRACE)
     assert "(a:Agent {tenant_id: $__tenant})" in trace
-    assert "(t:Trace {tenant_id: $__tenant, trace_id: $__trace})" in trace
-    assert "(s {tenant_id: $__tenant, trace_id: $__trace})" in trace
+    assert "(t:Trace {tenant_id: $__tenant, trace_key: $__trace_key})" in trace
+    # HAS_SPAN ties s to the scoped trace already (a trace_id of its own would cost a scan of every span).
+    assert "(s {tenant_id: $__tenant})" in trace
+    loose = _text("MATCH (s:Span), (t:Trace)-[:HAS_SPAN*1..1]->(x) RETURN s, x", TRACE)
+    assert loose.count("trace_id: $__trace") == 2, loose
+    assert _text("MATCH (t:Trace)-[:CHILD_OF]->(s) RETURN s", TRACE).count("trace_id: $__trace") == 1
 
 
 def test_a_catalog_style_tenant_filter_is_kept_and_bound_to_the_caller() -> None:
@@ -200,7 +207,11 @@ def test_the_allowlist_names_no_refused_construct() -> None:
 
 
 def test_a_scoped_id_in_a_pattern_is_refused_unless_it_is_the_scopes_own() -> None:
-    assert "confines every node to your agent already" in _refused("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert "confines every node to your agent already" in _refused("MATCH (t:Trace {agent_id: 'x'}) RETURN t", AGENT)
+    assert "agent already" in _refused("MATCH (a:Agent {agent_key: 'x'}) RETURN a", AGENT)
+    # The scoped vertex is found by its key; another id of the user's own only narrows it further.
+    assert "agent_key: $__agent_key, agent_id: 'x'" in _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a", AGENT)
+    assert confine("MATCH (a:Agent) RETURN a", AGENT)[1]["__agent_key"] == f"{TENANT}/agent-1"
     assert "trace already" in _refused("MATCH (s:Span {trace_id: $t}) RETURN s", TRACE, params={"t": "x"})
     assert (
         _text("MATCH (a:Agent {agent_id: 'x'}) RETURN a")
@@ -216,3 +227,53 @@ def test_clause_words_used_as_map_keys_are_not_refused_and_every_graph_property_
     for v in VERTICES:
         for p in v.properties:
             assert _text(f"MATCH (n:{v.label}) RETURN n.{p.name} AS x")
+
+
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        ("MATCH (n:Span) RETURN * SKIP 1", "MATCH (n:Span {tenant_id: $__tenant}) RETURN * SKIP 1 LIMIT 501"),
+        (
+            "MATCH (n) WITH n SKIP 1 LIMIT 2 RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WITH n SKIP 1 LIMIT 2 RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n) WHERE n.x =~ 'a.*' RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WHERE n.x =~ 'a.*' RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n) WHERE EXISTS { (n)-->(m) } RETURN n",
+            "MATCH (n {tenant_id: $__tenant}) WHERE EXISTS { (n {tenant_id: $__tenant})-->(m {tenant_id: $__tenant}) }"
+            " RETURN n LIMIT 501",
+        ),
+        (
+            "MATCH (n)-[r:OWNS|HAS_SPAN*1..2]->(m) RETURN m",
+            "MATCH (n {tenant_id: $__tenant})-[r:OWNS|HAS_SPAN*1..2]->(m {tenant_id: $__tenant}) RETURN m LIMIT 501",
+        ),
+        ("RETURN 1 AS x;", "RETURN 1 AS x LIMIT 501"),
+    ],
+)
+def test_read_forms_are_sent_confined(query: str, sent: str) -> None:
+    assert _text(query) == sent
+
+
+def test_token_soup_is_refused_or_confined_never_a_crash() -> None:
+    words = "MATCH OPTIONAL WHERE WITH RETURN UNWIND AS UNION ALL ORDER BY SKIP LIMIT EXISTS { } ( ) [ ] - -> <- -- * "
+    words += "1..3 : Span Trace Agent Tenant n m r p = , . $p 's' 1 true OR AND NOT count(n) | CASE WHEN THEN END IN "
+    words += "tenant_id IS NULL DISTINCT ; /*c*/ `q` 0 1.5"
+    vocab = words.split()
+    rng = random.Random(12)
+    for _ in range(150):
+        query = " ".join(rng.choice(vocab) for _ in range(rng.randint(2, 12)))
+        for confinement in (TENANT_ONLY, AGENT):
+            try:
+                text = _text(query, confinement, params={"p": 1})
+            except CypherRefusedError:
+                continue
+            assert text.count("(") >= text.count("$__tenant"), (query, text)
+
+
+def test_input_that_makes_the_parser_backtrack_without_end_is_refused_quickly() -> None:
+    # graphglot alone spends about 50 s on this one.
+    assert "too complex" in _refused("UNWIND `q` ( ( <- Agent")
+    assert "too complex" in _refused("MATCH (n) RETURN n", limits=GuardLimits(max_parse_steps=10))

@@ -7,9 +7,10 @@ row cap and a timeout.
 Isolation does not rest on the checks alone. The embedded engine opens only the tenant's snapshot, and
 PuppyGraph is reached as the tenant's row-level-security user (`puppygraph.puppygraph_user`). On a Bolt server
 without either (FalkorDB in tests, Neo4j, Memgraph) the rewrite is what confines: every node pattern anywhere
-in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped) in its
-property map, see `cypher_rewrite.py`. Edges never cross tenants (their keys contain the tenant), so
-confining every node confines every edge and every hop of a variable-length pattern to the tenant.
+in the query gets `tenant_id: $__tenant` (and `agent_id: $__agent`, `trace_id: $__trace` when scoped; the
+scoped Agent or Trace itself by its key, `agent_key`/`trace_key`) in its property map, see `cypher_rewrite.py`.
+Edges never cross tenants (their keys contain the tenant), so confining every node confines every edge and
+every hop of a variable-length pattern to the tenant.
 
 Agent and trace scopes are narrower than what edges guarantee: a variable-length pattern between two nodes of
 agent A may pass through the Tenant and another agent's nodes. Its end nodes are confined; the nodes inside it
@@ -42,9 +43,12 @@ from clawtrace_pipelines.core.graph.cypher_functions import (
     REFUSED_WORDS,
     function_refusal,
 )
+from clawtrace_pipelines.core.graph.cypher_parse import read
 from clawtrace_pipelines.core.graph.cypher_rewrite import (
+    AGENT_KEY_PARAM,
     AGENT_PARAM,
     TENANT_PARAM,
+    TRACE_KEY_PARAM,
     TRACE_PARAM,
     Edit,
     RewriteRefused,
@@ -54,16 +58,13 @@ from clawtrace_pipelines.core.graph.cypher_rewrite import (
     confine_node,
     final_returns,
     render,
+    spans_of_the_trace,
     walk,
 )
 
 _PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Distinct query texts whose confined form is kept (at most max_chars each).
 PLAN_CACHE_SIZE = 512
-_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
-# Token types of strings graphglot accepts beyond openCypher's two quotes (GQL byte, raw, national strings).
-_OTHER_STRINGS = frozenset({"NATIONAL_STRING", "RAW_STRING", "BYTE_STRING", "HEX_STRING"})
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,16 @@ class Confinement:
 @dataclass(frozen=True)
 class GuardLimits:
     """Bounds on a query: its length, its bracket nesting, the rows returned, the size of its parameters
-    (FalkorDB pastes parameters into a 4 KB buffer and crashes past it, see tests/graph_server.py)."""
+    (FalkorDB pastes parameters into a 4 KB buffer and crashes past it, see tests/graph_server.py), and the
+    parser's work."""
 
     max_chars: int = 20_000
     max_depth: int = 64
     max_rows: int = 500
     max_param_chars: int = 2_000
+    # Backtracking attempts of graphglot's parser (0.5 s to a few s of CPU): well-formed queries need 20 to 50 per
+    # token (a 3,000-character RETURN list: 24,000), some short malformed ones millions.
+    max_parse_steps: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -102,13 +107,6 @@ class CypherRefusedError(GraphQueryError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@functools.cache
-def _dialect() -> Any:
-    from graphglot.dialect.base import Dialect
-
-    return Dialect.get_or_raise("neo4j")
 
 
 def confine(
@@ -143,25 +141,10 @@ def confine(
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _plan(query: str, scope: Scope, limits: GuardLimits) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The confined, row-capped text of `query` and its `LIMIT $p` rebindings; raises CypherRefusedError."""
-    from graphglot.error import GraphGlotError
-
     try:
-        tokens = _dialect().tokenize(query)
-        _check_tokens(query, tokens, limits)
-        if tokens and tokens[-1].text == ";":
-            tokens = tokens[:-1]
-        programs = [p for p in _dialect().parser().parse(tokens, query) if p is not None]
-    except GraphGlotError as exc:
-        first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CypherRefusedError(
-            f"not a query the guard can read ({first_line}); write one openCypher read query: "
-            "MATCH / OPTIONAL MATCH / WHERE / WITH / UNWIND / RETURN / ORDER BY / SKIP / LIMIT / UNION"
-        ) from None
-    except RecursionError:
-        raise CypherRefusedError("the query is nested too deeply; flatten it") from None
-    if len(programs) != 1:
-        raise CypherRefusedError("send exactly one query (no ';' between statements)")
-    try:
+        tokens, programs = read(query, limits.max_depth, limits.max_parse_steps)
+        if len(programs) != 1:
+            raise RewriteRefused("send exactly one query (no ';' between statements)")
         edits, limit_params = _edits(programs[0], TokenIndex(tokens), scope, limits)
         return render(query, tokens, edits), limit_params
     except RewriteRefused as exc:
@@ -205,6 +188,8 @@ def _bound_params(confinement: Confinement, params: Mapping[str, Any], limits: G
         trace = None if confinement.trace_id is None else check_safe_id(confinement.trace_id, "trace_id")
     except InvalidIdError as exc:
         raise CypherRefusedError(f"bad confinement: {exc}") from None
+    if any("'" in v or "\\" in v for v in (agent or "", trace or "")):
+        raise CypherRefusedError("bad confinement: an id with ' or \\ cannot travel as a FalkorDB parameter")
     size = 0
     for name, value in params.items():
         if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
@@ -215,10 +200,11 @@ def _bound_params(confinement: Confinement, params: Mapping[str, Any], limits: G
     if size > limits.max_param_chars:
         raise CypherRefusedError(f"parameters total {size} characters; at most {limits.max_param_chars}")
     bound = {**params, "tenant_id": tenant, TENANT_PARAM: tenant}
+    # Keys as definition.py builds them; ids cannot contain '/', so a key names one vertex of this tenant.
     if agent is not None:
-        bound[AGENT_PARAM] = agent
+        bound[AGENT_PARAM], bound[AGENT_KEY_PARAM] = agent, f"{tenant}/{agent}"
     if trace is not None:
-        bound[TRACE_PARAM] = trace
+        bound[TRACE_PARAM], bound[TRACE_KEY_PARAM] = trace, f"{tenant}/{trace}"
     return bound
 
 
@@ -243,40 +229,12 @@ def _value_size(name: str, value: Any, depth: int = 0) -> int:
     raise CypherRefusedError(f"parameter {name!r}: values must be strings, numbers, booleans, null or lists of them")
 
 
-def _check_tokens(query: str, tokens: list[Any], limits: GuardLimits) -> None:
-    """Checks on the tokens, before the (recursive, backtracking) parser sees them."""
-    depth = 0
-    for i, token in enumerate(tokens):
-        raw = query[token.start : token.end + 1]
-        if raw in _OPEN:
-            depth += 1
-            if depth > limits.max_depth:
-                raise CypherRefusedError(f"the query nests brackets deeper than {limits.max_depth}; flatten it")
-        elif raw in _CLOSE:
-            depth -= 1
-        elif raw == ";" and i != len(tokens) - 1:
-            raise CypherRefusedError("send exactly one query (no ';' between statements)")
-        elif token.token_type.name in _OTHER_STRINGS or raw[:1] == "@":
-            raise CypherRefusedError("use plain 'single-quoted' strings")
-        elif raw[:1] == "`" and "`" in token.text:
-            raise CypherRefusedError("a `quoted` name may not contain a backtick")
-        word = raw.upper()
-        if word in REFUSED_WORDS and _is_clause_word(tokens, i):
-            raise CypherRefusedError(REFUSED_WORDS[word])
-
-
-def _is_clause_word(tokens: list[Any], i: int) -> bool:
-    """Whether a word is a keyword here, not a property, a label, a parameter or a map key (`n.set`, `$call`)."""
-    before = tokens[i - 1].text if i else ""
-    after = tokens[i + 1].text if i + 1 < len(tokens) else ""
-    return before not in (".", ":", "$") and after != ":"
-
-
 def _edits(
     program: Any, index: TokenIndex, scope: Scope, limits: GuardLimits
 ) -> tuple[list[Edit], tuple[tuple[str, str], ...]]:
     edits: list[Edit] = []
     scoped = scope.agent or scope.trace
+    in_trace = spans_of_the_trace(program) if scope.trace else set()
     for node, _ in walk(program):
         name = type(node).__name__
         if name in REFUSED:
@@ -293,7 +251,7 @@ def _edits(
         if name not in ALLOWED:
             raise RewriteRefused(f"unsupported construct ({name}); {REFUSED_WORDS['CREATE'].split(': ', 1)[1]}")
         if name == "NodePattern":
-            edits.append(confine_node(node, index, scope))
+            edits.append(confine_node(node, index, scope, id(node) in in_trace))
     results = final_returns(program)
     if not results:
         raise RewriteRefused("end the query with RETURN")

@@ -31,6 +31,11 @@ from typing import Any
 from clawtrace_pipelines.core.graph.definition import VERTICES
 
 TENANT_PARAM, AGENT_PARAM, TRACE_PARAM, LIMIT_PARAM = "__tenant", "__agent", "__trace", "__limit"
+AGENT_KEY_PARAM, TRACE_KEY_PARAM = "__agent_key", "__trace_key"
+# The scoped vertex itself is found by its primary key (`tenant_id/agent_id`, `tenant_id/trace_id`): an index
+# lookup where `trace_id` would let the engine plan a scan (LadybugDB started one trace's spans from every
+# span, 12x slower on a 1M-span lake; bench/cypher_guard.py).
+_KEYED = {("Agent", "agent_id"): ("agent_key", AGENT_KEY_PARAM), ("Trace", "trace_id"): ("trace_key", TRACE_KEY_PARAM)}
 _PROPERTIES = {v.label: {p.name for p in v.embedded_properties} for v in VERTICES}
 # Boundaries of subqueries whose RETURN is not the query's result.
 _SUBQUERY = frozenset({"ExistsPredicate", "CypherPatternComprehension", "CypherPatternPredicate"})
@@ -145,8 +150,9 @@ def _parameter(value: Any) -> str | None:
     return None
 
 
-def node_predicates(label: str | None, scope: Scope) -> dict[str, str]:
-    """Property -> parameter every node of `label` (None: unlabeled) must match."""
+def node_predicates(label: str | None, scope: Scope, in_trace: bool = False) -> dict[str, str]:
+    """Property -> parameter every node of `label` (None: unlabeled) must match; `in_trace`: the node is a span
+    the pattern already ties to the scoped trace (see `spans_of_the_trace`)."""
     wanted = {"tenant_id": TENANT_PARAM}
     if scope.agent:
         if label is not None and "agent_id" not in _PROPERTIES[label]:
@@ -154,16 +160,26 @@ def node_predicates(label: str | None, scope: Scope) -> dict[str, str]:
         wanted["agent_id"] = AGENT_PARAM
     # A trace scope leaves Agent (and Tenant) nodes alone: they have no trace, and the one that owns the
     # trace is reached through it.
-    if scope.trace and (label is None or "trace_id" in _PROPERTIES[label]):
+    if scope.trace and not in_trace and (label is None or "trace_id" in _PROPERTIES[label]):
         wanted["trace_id"] = TRACE_PARAM
+    for (keyed_label, id_property), (key, param) in _KEYED.items():
+        if label == keyed_label and id_property in wanted:
+            del wanted[id_property]
+            wanted[key] = param
     return wanted
 
 
 # What a caller may already write for a confined property: the same value under another name.
-_SAME_VALUE = {"tenant_id": {"tenant_id", TENANT_PARAM}, "agent_id": {AGENT_PARAM}, "trace_id": {TRACE_PARAM}}
+_SAME_VALUE = {
+    "tenant_id": {"tenant_id", TENANT_PARAM},
+    "agent_id": {AGENT_PARAM},
+    "trace_id": {TRACE_PARAM},
+    "agent_key": {AGENT_KEY_PARAM},
+    "trace_key": {TRACE_KEY_PARAM},
+}
 
 
-def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
+def confine_node(node: Any, index: TokenIndex, scope: Scope, in_trace: bool = False) -> Edit:
     """The edit that adds the scope's predicates to one node pattern."""
     span = node.source_span
     if span is None:
@@ -172,7 +188,7 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
     if index.tokens[first].text != "(" or index.tokens[stop - 1].text != ")":
         raise RewriteRefused("a node pattern that is not (...); simplify the query")
     filler = node.element_pattern_filler
-    wanted = node_predicates(_label(filler), scope)
+    wanted = node_predicates(_label(filler), scope, in_trace)
     spec = filler.element_pattern_predicate
     if spec is not None and type(spec).__name__ != "ElementPropertySpecification":
         raise RewriteRefused("WHERE inside a node pattern is not portable: move it to the MATCH's WHERE")
@@ -184,7 +200,7 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
                     hint = " (or write tenant_id: $tenant_id)" if key == "tenant_id" else ""
                     raise RewriteRefused(
                         f"{key} in a node pattern: the guard confines every node to your "
-                        f"{key.removesuffix('_id')} already; drop it{hint}"
+                        f"{key.removesuffix('_id').removesuffix('_key')} already; drop it{hint}"
                     )
                 del wanted[key]
     entries = ", ".join(f"{key}: ${param}" for key, param in wanted.items())
@@ -195,6 +211,43 @@ def confine_node(node: Any, index: TokenIndex, scope: Scope) -> Edit:
     brace, _ = index.tokens_of(_span_or_refuse(spec))
     empty = index.tokens[brace + 1].text == "}"
     return Edit(brace + 1, brace + 1, entries if empty else f"{entries}, ")
+
+
+_ONE_HOP = frozenset({"FullEdgePointingRight", "FullEdgePointingLeft", "FullEdgeAnyDirection"})
+
+
+def spans_of_the_trace(program: Any) -> set[int]:
+    """The `id()` of every node pattern one plain `HAS_SPAN` hop from a `Trace` node pattern.
+
+    HAS_SPAN joins a trace to its own spans only, so such a span is in whatever trace its neighbour is, and in
+    a trace scope the neighbour is the scoped trace (matched by key). Giving that span its own `trace_id`
+    predicate as well is redundant and costly: LadybugDB then plans a scan of every span of the tenant
+    instead of the trace's key lookup and expansion (6x at 200k spans, 12x at 1M; bench/cypher_guard.py).
+    """
+    found: set[int] = set()
+    for term in (n for n in program.dfs() if type(n).__name__ == "PathTerm"):
+        parts = list(term.children())
+        for i in range(1, len(parts) - 1):
+            if type(parts[i]).__name__ not in _ONE_HOP or _edge_label(parts[i]) != "HAS_SPAN":
+                continue
+            for trace, span in ((parts[i - 1], parts[i + 1]), (parts[i + 1], parts[i - 1])):
+                if _label(trace.element_pattern_filler) == "Trace" and _label(span.element_pattern_filler) in (
+                    None,
+                    "Span",
+                ):
+                    found.add(id(span))
+    return found
+
+
+def _edge_label(edge: Any) -> str | None:
+    expression = edge.element_pattern_filler.is_label_expression
+    if expression is None:
+        return None
+    terms = expression.label_expression.label_terms
+    if len(terms) != 1 or len(terms[0].label_factors) != 1 or type(terms[0].label_factors[0]).__name__ != "LabelName":
+        return None
+    name: str = terms[0].label_factors[0].identifier.name
+    return name
 
 
 def _span_or_refuse(node: Any) -> tuple[int, int]:
