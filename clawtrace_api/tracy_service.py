@@ -60,18 +60,10 @@ def runtime(services: Services) -> TracyRuntime:
             options = ClientOptions(
                 timeout_s=settings.tracy_query_timeout_seconds, max_rows=settings.tracy_max_rows + 1
             )
-            found = TracyRuntime(make_model_client(settings), connect(settings, options), cards_reader(services))
+            found = TracyRuntime(make_model_client(settings), connect(settings, options), services.cards)
             services.extras[_RUNTIME] = found
             services.extras.setdefault("on_stop", []).append(_closer(found))
         return found
-
-
-def cards_reader(services: Services) -> CardReader:
-    """The app's one TraceCard reader (shared with the /card route when it opened one first)."""
-    reader: CardReader | None = services.extras.get("card_reader")
-    if reader is None:
-        reader = services.extras.setdefault("card_reader", CardReader(services.settings))
-    return reader
 
 
 def _closer(found: TracyRuntime) -> Any:

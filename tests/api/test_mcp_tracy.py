@@ -96,10 +96,6 @@ def _cypher(api: Running, key: str, query: str, params: dict[str, Any] | None = 
     return call(api, key, step)
 
 
-# Tracy's Toolbox passes the scope's `tenant_id` among the query parameters (scope.bound_params()) and the guard
-# refuses a `tenant_id` parameter ("the guard binds $tenant_id itself"): on the merged branches every run_cypher
-# is refused. Strict, so the fix (in tracy/tools.py or the guard) turns this red until the mark is removed.
-@pytest.mark.xfail(strict=True, reason="tracy x guard: Toolbox sends tenant_id, the guard refuses it")
 def test_run_cypher_over_mcp_reads_the_keys_tenants_traces_only(
     world: tuple[ReadsLake, Running, dict[str, str]],
 ) -> None:
