@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from clawtrace_api import docs, errors, mcp_server
+from clawtrace_api import docs, errors
 from clawtrace_api.accounts import Accounts
 from clawtrace_api.billing_guard import DeficitGuard
 from clawtrace_api.db.engine import make_engine
@@ -18,6 +18,7 @@ from clawtrace_api.ingest.runtime import ingest_runtime
 from clawtrace_api.key_cache import KeyCache
 from clawtrace_api.metering import MeterRecorder
 from clawtrace_api.routes import ROUTERS
+from clawtrace_api.tracy import mcp_server
 from clawtrace_pipelines.core.settings import Settings, get_settings
 
 DESCRIPTION = """The front door of ClawTrace Lakehouse: collectors write events, the UI and scripts read traces.

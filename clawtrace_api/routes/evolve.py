@@ -21,7 +21,7 @@ from clawtrace_api.keys import Scope
 from clawtrace_api.schemas import problems
 from clawtrace_api.schemas_tracy import EvolveAnswer, EvolveRequest, ToolCall, Usage
 from clawtrace_api.tracy.scope import Scope as TracyScope
-from clawtrace_api.tracy_service import Outcome, confine, run_answer, runtime
+from clawtrace_api.tracy.service import Outcome, confine, run_answer, runtime
 
 router = APIRouter(prefix="/v1/evolve", tags=["tracy"])
 

@@ -29,8 +29,8 @@ from clawtrace_api.schemas import ITEM_PROBLEMS, READ_PROBLEMS, problems
 from clawtrace_api.schemas_tracy import ChatRequest, Message, MessageList, SessionList, SessionSummary
 from clawtrace_api.tracy.events import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent
 from clawtrace_api.tracy.scope import Scope
-from clawtrace_api.tracy_service import Outcome, confine, run_answer, runtime
-from clawtrace_api.tracy_store import SessionInfo, TracyStore
+from clawtrace_api.tracy.service import Outcome, confine, run_answer, runtime
+from clawtrace_api.tracy.store import SessionInfo, TracyStore
 
 router = APIRouter(prefix="/v1/tracy", tags=["tracy"])
 
@@ -173,7 +173,7 @@ def list_sessions(
     before: Annotated[datetime | None, Query(description="Only sessions last active before this time")] = None,
 ) -> SessionList:
     """The caller's sessions, most recently active first."""
-    found = store(services).list(principal.tenant_id, limit + 1, before)
+    found = store(services).recent(principal.tenant_id, limit + 1, before)
     page = found[:limit]
     return SessionList(
         sessions=[_summary(s) for s in page], next_before=page[-1].updated_at if len(found) > limit else None

@@ -14,7 +14,7 @@ import orjson
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from clawtrace_api.mcp_server import MCP_PATH
+from clawtrace_api.tracy.mcp_server import MCP_PATH
 from clawtrace_pipelines.core.metering import METERING_PREFIX
 from tests.api_server import Running
 

@@ -13,9 +13,9 @@ import httpx2 as httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from clawtrace_api import mcp_server
 from clawtrace_api.accounts import Accounts, Principal
-from clawtrace_api.mcp_server import MCP_PATH
+from clawtrace_api.tracy import mcp_server
+from clawtrace_api.tracy.mcp_server import MCP_PATH
 from clawtrace_api.tracy.tools import ToolOutcome
 from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.settings import Settings

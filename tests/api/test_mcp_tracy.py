@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from clawtrace_api import mcp_server
 from clawtrace_api.accounts import Accounts, Principal
 from clawtrace_api.db.engine import make_engine
 from clawtrace_api.keys import Scope as KeyScope
+from clawtrace_api.tracy import mcp_server
 from clawtrace_api.tracy.scope import Scope
 from clawtrace_api.tracy.tools import Toolbox
 from clawtrace_pipelines.core.lake import open_table

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from clawtrace_api.accounts import Accounts
-from clawtrace_api.tracy_store import TracyStore
+from clawtrace_api.tracy.store import TracyStore
 
 KEY = "00000000-0000-4000-8000-00000000000k"
 
@@ -25,7 +25,7 @@ def test_another_tenants_session_is_invisible_to_every_method(accounts: Accounts
     assert store.get(b, sid) is None
     assert store.messages(b, sid) is None
     assert store.history(b, sid) == []
-    assert [s.session_id for s in store.list(b, 10)] == []
+    assert [s.session_id for s in store.recent(b, 10)] == []
     assert store.delete(b, sid) is False
     try:
         store.append(b, sid, [{"role": "user", "content": "x"}], None)
@@ -75,11 +75,11 @@ def test_sessions_list_newest_first_and_pages_by_update_time(accounts: Accounts)
     # Answering in the older session makes it the most recently active.
     store.append(a, first, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}], {})
 
-    listed = store.list(a, 10)
+    listed = store.recent(a, 10)
     assert [s.session_id for s in listed] == [first, second]
-    older = store.list(a, 10, before=listed[0].updated_at)
+    older = store.recent(a, 10, before=listed[0].updated_at)
     assert [s.session_id for s in older] == [second]
-    assert store.list(a, 10, before=listed[1].updated_at - timedelta(seconds=1)) == []
+    assert store.recent(a, 10, before=listed[1].updated_at - timedelta(seconds=1)) == []
 
 
 def test_delete_removes_the_session_and_its_messages(accounts: Accounts):

@@ -30,8 +30,9 @@ from starlette.routing import Route
 from clawtrace_api.accounts import Principal
 from clawtrace_api.deps import Services
 from clawtrace_api.errors import Problem
-from clawtrace_api.mcp_auth import KeyAccess, KeyVerifier, auth_settings, principal_of
+from clawtrace_api.tracy.mcp_auth import KeyAccess, KeyVerifier, auth_settings, principal_of
 from clawtrace_api.tracy.scope import Scope
+from clawtrace_api.tracy.service import tracy_graph
 from clawtrace_api.tracy.tools import Toolbox, ToolOutcome
 from clawtrace_pipelines.core.metering import Category
 from clawtrace_pipelines.core.settings import Settings
@@ -152,7 +153,7 @@ def tracy_toolbox(services: Services) -> ToolboxFactory:
     def toolbox_for(principal: Principal) -> Tools:
         # An agent-bound key sees its agent only; the trace scope is for questions asked from a trace's page.
         scope = Scope(tenant_id=principal.tenant_id, agent_id=principal.agent_id)
-        return Toolbox(services.graph, services.settings, scope, services.cards)
+        return Toolbox(tracy_graph(services), services.settings, scope, services.cards)
 
     return toolbox_for
 

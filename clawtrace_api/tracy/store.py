@@ -93,7 +93,7 @@ class TracyStore:
             count = db.scalar(select(func.count()).where(TracyMessage.session_id == session_id)) or 0
             return _session_info(row, count)
 
-    def list(self, tenant_id: str, limit: int, before: datetime | None = None) -> list[SessionInfo]:
+    def recent(self, tenant_id: str, limit: int, before: datetime | None = None) -> list[SessionInfo]:
         """The tenant's sessions, most recently active first (`before`: older than that update time)."""
         counts = select(TracyMessage.session_id, func.count().label("n")).group_by(TracyMessage.session_id).subquery()
         query = (
@@ -105,7 +105,7 @@ class TracyStore:
             query = query.where(TracySession.updated_at < before)
         query = query.order_by(TracySession.updated_at.desc(), TracySession.session_id.desc()).limit(limit)
         with self._sessions() as db:
-            return [_session_info(row, int(n)) for row, n in db.execute(query).all()]
+            return [_session_info(row, int(n)) for row, n in db.execute(query).tuples().all()]
 
     def messages(self, tenant_id: str, session_id: str) -> list[MessageInfo] | None:
         """The session's messages in order, or None when the tenant has no such session."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from anthropic import AsyncAnthropic
+from anthropic.types import MessageParam
 
 from clawtrace_api.accounts import Principal
 from clawtrace_api.deps import Services
@@ -34,6 +35,7 @@ ENABLE_HINT = (
     "claude-sonnet-4-6) in the API's environment and restart it"
 )
 _RUNTIME = "tracy_runtime"
+_GRAPH = "tracy_graph"
 
 
 @dataclass
@@ -45,7 +47,8 @@ class TracyRuntime:
     cards: CardReader
 
 
-_runtime_lock = threading.Lock()
+# Reentrant: runtime() opens the graph client (tracy_graph) while it holds it.
+_runtime_lock = threading.RLock()
 
 
 def runtime(services: Services) -> TracyRuntime:
@@ -56,20 +59,35 @@ def runtime(services: Services) -> TracyRuntime:
     with _runtime_lock:
         found: TracyRuntime | None = services.extras.get(_RUNTIME)
         if found is None:
-            # One more row than the cap, so the guard can tell "exactly the cap" from "cut".
-            options = ClientOptions(
-                timeout_s=settings.tracy_query_timeout_seconds, max_rows=settings.tracy_max_rows + 1
-            )
-            found = TracyRuntime(make_model_client(settings), connect(settings, options), services.cards)
+            found = TracyRuntime(make_model_client(settings), tracy_graph(services), services.cards)
             services.extras[_RUNTIME] = found
-            services.extras.setdefault("on_stop", []).append(_closer(found))
+            services.extras.setdefault("on_stop", []).append(_closer(found.model))
         return found
 
 
-def _closer(found: TracyRuntime) -> Any:
+def tracy_graph(services: Services) -> GraphClient:
+    """The graph client of free-form queries (Tracy's and MCP's): the time cap is
+    `CLAWTRACE_TRACY_QUERY_TIMEOUT_SECONDS`, not the API's 25 s. Its row limit stays the default, above the
+    guard's cut at `tracy_max_rows` (each UNION branch may bring `tracy_max_rows + 1`)."""
+    with _runtime_lock:
+        found: GraphClient | None = services.extras.get(_GRAPH)
+        if found is None:
+            found = connect(services.settings, ClientOptions(timeout_s=services.settings.tracy_query_timeout_seconds))
+            services.extras[_GRAPH] = found
+            services.extras.setdefault("on_stop", []).append(_graph_closer(found))
+        return found
+
+
+def _closer(model: AsyncAnthropic) -> Any:
     async def close() -> None:
-        await found.model.close()
-        found.graph.close()
+        await model.close()
+
+    return close
+
+
+def _graph_closer(graph: GraphClient) -> Any:
+    async def close() -> None:
+        graph.close()
 
     return close
 
@@ -129,7 +147,7 @@ async def run_answer(
     tokens whatever happened, the question only when answered)."""
     tracy = runtime(services)
     toolbox = Toolbox(tracy.graph, services.settings, scope, tracy.cards)
-    run = Answer(tracy.model, services.settings, toolbox, history, question, page_context)
+    run = Answer(tracy.model, services.settings, toolbox, cast(list[MessageParam], history), question, page_context)
     try:
         async for event in run:
             if isinstance(event, Done | ErrorEvent):
