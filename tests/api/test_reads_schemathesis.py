@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -21,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 
 from clawtrace_api.accounts import Accounts
 from clawtrace_api.db.engine import make_engine
+from tests.anthropic_standin import API_KEY, Text, Turn, serve_standin
 from tests.api.reads_lake import ReadsLake, build
 from tests.api_server import serve_app
 
@@ -41,11 +43,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     accounts.create_tenant("a", tenant_id=lake.tenant_a)
     # Every scope, so the admin and ingest routes are exercised past their scope checks too.
     key = accounts.create_key(lake.tenant_a, "read,ingest,admin")["key"]
-    with serve_app(lake.settings) as api:
-        yield {"url": api.url, "key": key}
+    # Tracy enabled against the Messages API stand-in, which answers every question with a line of text: its
+    # routes are driven past the 503 a server without a model key gives.
+    with serve_standin() as standin:
+        standin.script(*[Turn([Text("An answer.")]) for _ in range(TRACY_TURNS)])
+        settings = lake.settings.model_copy(
+            update={"anthropic_api_key": SecretStr(API_KEY), "anthropic_base_url": standin.url}
+        )
+        with serve_app(settings) as api:
+            yield {"url": api.url, "key": key}
+        assert standin.requests, "no generated question reached Tracy's model"
     engine.dispose()
 
 
+# More than the chat and evolve operations can ask for (examples per mode, hypothesis' retries included).
+TRACY_TURNS = 2000
 # Examples per operation and generation mode: about a minute for the whole document on two cores.
 EXAMPLES = 25
 
