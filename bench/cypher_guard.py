@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cypher_guard.py [--spans 1000000] [--events N] [--iterations 50]
                                            [--format delta|iceberg] [--workdir bench/out] [--keep]
+    .venv/bin/python bench/cypher_guard.py --guard-only [--iterations 50]
 
 1. The lake is built as bench/api_reads.py builds it (bench/graph.py's probe, simulator, bronze + silver and
    `run_graph_update` in children).
@@ -11,6 +12,8 @@
    checks, rewrite), `confine` on the same text again (its plan cache), the confined text run, and the same
    query run directly (unguarded, catalog style). The guard adds `guard + (confined - direct)` for a new text
    and `cached + (confined - direct)` for a repeated one; p50/p95 of each, per query and over all.
+
+`--guard-only` builds no lake and times only step 3's `confine` on new texts (the parse), in seconds.
 
 The host is shared: the figures come with the load average before and after, and medians and ratios are the
 ones to compare. Prints one line per query, then one JSON object with every figure on the last line.
@@ -175,6 +178,34 @@ def measure(lake: str, table_format: str, iterations: int) -> dict[str, Any]:
     return summary
 
 
+def measure_guard(iterations: int) -> dict[str, Any]:
+    """`confine` on new texts only (no lake, no runs): what the parse costs."""
+    from clawtrace_pipelines.core.graph import cypher_guard
+    from clawtrace_pipelines.core.graph.cypher_guard import Confinement, GuardLimits, confine
+
+    tenant = "4f5e1f71-6c1c-4849-8766-d643b43b1bdf"
+    scopes = {
+        "tenant": Confinement(tenant),
+        "agent": Confinement(tenant, "a1"),
+        "trace": Confinement(tenant, None, "t1"),
+    }
+    every: list[float] = []
+    summary: dict[str, Any] = {"queries": {}}
+    for name, (scope, guarded, _) in QUERIES.items():
+        times = []
+        for i in range(WARMUP + iterations):
+            cypher_guard._plan.cache_clear()
+            t0 = time.perf_counter()
+            confine(guarded, scopes[scope], GuardLimits())
+            if i >= WARMUP:
+                times.append(_ms(t0))
+        every += times
+        summary["queries"][name] = {"guard_p50_ms": _pct(times, 0.5), "guard_p95_ms": _pct(times, 0.95)}
+        print(f"{name:22s} {summary['queries'][name]}", flush=True)
+    summary.update(guard_p50_ms=_pct(every, 0.5), guard_p95_ms=_pct(every, 0.95), guard_max_ms=round(max(every), 2))
+    return summary
+
+
 def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> None:
     built = build_read_lake(root, args.format, args.spans, args.events)
     lake = built["lake"]
@@ -195,10 +226,18 @@ def main() -> None:
     parser.add_argument("--format", default="delta", choices=["delta", "iceberg"])
     parser.add_argument("--workdir", default=str(Path(__file__).parent / "out"))
     parser.add_argument("--keep", action="store_true", help="Keep the lake (its folder is printed)")
+    parser.add_argument("--guard-only", action="store_true", help="Time confine on new texts only, no lake")
     args = parser.parse_args()
+    if args.guard_only:
+        figures: dict[str, Any] = {"name": "cypher_guard_only", "iterations": args.iterations}
+        figures["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+        figures.update(measure_guard(args.iterations))
+        figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        emit(figures)
+        return
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     root = tempfile.mkdtemp(prefix="bench-cypher-guard-", dir=args.workdir)
-    figures: dict[str, Any] = {"name": "cypher_guard", "format": args.format, "iterations": args.iterations}
+    figures = {"name": "cypher_guard", "format": args.format, "iterations": args.iterations}
     try:
         run_bench(args, root, figures)
     finally:

@@ -277,3 +277,24 @@ def test_input_that_makes_the_parser_backtrack_without_end_is_refused_quickly() 
     # graphglot alone spends about 50 s on this one.
     assert "too complex" in _refused("UNWIND `q` ( ( <- Agent")
     assert "too complex" in _refused("MATCH (n) RETURN n", limits=GuardLimits(max_parse_steps=10))
+
+
+def test_a_parse_leaves_no_cycles_for_the_garbage_collector() -> None:
+    # Before cypher_parse dropped the failed alternatives' tracebacks, this text left ~40,000 cyclic objects
+    # and gen-2 collections ran inside parses (300-400 ms stalls on the bench's heap).
+    import gc
+
+    from clawtrace_pipelines.core.graph import cypher_guard
+
+    query = (
+        "MATCH (a:Agent)-[:OWNS]->(t:Trace)-[:HAS_SPAN]->(s:Span) WHERE s.has_error = 1 WITH a, t, count(s) AS n"
+        " WHERE n > 2 RETURN a.agent_id AS agent, t.trace_id AS trace, n ORDER BY n DESC, trace LIMIT 20"
+    )
+    gc.collect()
+    gc.disable()
+    try:
+        cypher_guard._plan.cache_clear()
+        confine(query, Confinement(TENANT))
+        assert gc.collect() < 3_000
+    finally:
+        gc.enable()

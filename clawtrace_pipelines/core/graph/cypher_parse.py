@@ -61,6 +61,8 @@ def _dialect() -> Any:
 def _budgeted_parser_class() -> Any:
     """graphglot's parser with a budget of backtracking attempts: it backtracks exponentially on some short
     malformed inputs (`UNWIND x ( ( <- Agent` takes it 50 s), and a budget is deterministic where a clock is not."""
+    from graphglot.error import ParseError
+
     base = _dialect().parser_class
 
     class BudgetedParser(base):  # type: ignore[misc,valid-type]
@@ -71,6 +73,16 @@ def _budgeted_parser_class() -> Any:
             if self.budget < 0:
                 raise _ParseBudgetExceeded
             return super().try_parse(parser, retreat)
+
+        def raise_error(self, message: str, token: Any = None) -> None:
+            # graphglot raises a ParseError for every failed alternative (~800 a query) and each holds its
+            # traceback, whose raise_error frame holds the error: a cycle only the cyclic GC frees. Thousands
+            # a query made gen-2 collections run inside parses (300-400 ms on a large heap, the bench's p95).
+            # Dropping the traceback breaks the cycle; nothing reads it (messages come from str()).
+            try:
+                super().raise_error(message, token)
+            except ParseError as exc:
+                raise exc.with_traceback(None) from None
 
     return BudgetedParser
 
