@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import emit, serve_api  # noqa: E402
 from bench.graph import _pct, build_read_lake  # noqa: E402
 
 TARGETS_P95_MS = {"trace_detail": 50.0, "trace_tree": 50.0, "trace_timeline": 50.0, "trace_list": 100.0}
@@ -138,24 +137,8 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
     cases = draw(lake, args.format, args.iterations, args.seed)
     port = _port()
     env = {**os.environ, "CLAWTRACE_LAKE": lake, "CLAWTRACE_TABLE_FORMAT": args.format, "CLAWTRACE_DB": db}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clawtrace_api.serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with serve_api(env, port) as proc:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.1)
         figures["api_rss_idle_mb"] = _proc_mb(proc.pid, "VmRSS")
         clients = {t: httpx.Client(base_url=base, headers={"authorization": f"Bearer {k}"}) for t, k in keys.items()}
         endpoints: dict[str, Any] = {}
@@ -193,9 +176,6 @@ def run_bench(args: argparse.Namespace, root: str, figures: dict[str, Any]) -> N
         figures["api_peak_rss_mb"] = _proc_mb(proc.pid, "VmHWM")
         for c in clients.values():
             c.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main() -> None:

@@ -6,8 +6,12 @@ import json
 import math
 import multiprocessing as mp
 import resource
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -221,3 +225,32 @@ def in_child_checked(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str,
                     ) from None
     proc.join()
     return result
+
+
+@contextmanager
+def serve_api(env: dict[str, str], port: int, timeout_s: float = 60.0) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m clawtrace_api.serve` (one uvicorn worker, what `clawtrace serve` runs) on 127.0.0.1:`port`
+    with `env`, once it answers /healthz; terminated when the block ends."""
+    import httpx2 as httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clawtrace_api.serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

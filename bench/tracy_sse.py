@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import emit, serve_api  # noqa: E402
 from bench.graph import _pct  # noqa: E402
 
 TARGET_P95_MS = 100.0
@@ -89,24 +89,8 @@ def main() -> None:
             "ANTHROPIC_API_KEY": API_KEY,
             "ANTHROPIC_BASE_URL": standin.url,
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "clawtrace_api.serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with serve_api(env, port):
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the API did not start")
-                time.sleep(0.1)
             token_to_event, first_byte = [], []
             words = " ".join(f"word{i}" for i in range(20))
             with httpx.Client(base_url=base, headers={"authorization": f"Bearer {key}"}, timeout=60) as client:
@@ -126,9 +110,6 @@ def main() -> None:
                     if n >= WARMUP and got_text is not None and stamps and got_first is not None:
                         token_to_event.append((got_text - stamps[0]) * 1000)
                         first_byte.append((got_first - sent) * 1000)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
     figures.update(
         token_to_text_event_p50_ms=_pct(token_to_event, 0.5),
         token_to_text_event_p95_ms=_pct(token_to_event, 0.95),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -27,7 +27,7 @@ from clawtrace_api.deps import ReadPrincipal, Services, ServicesDep
 from clawtrace_api.errors import Problem, not_found
 from clawtrace_api.schemas import ITEM_PROBLEMS, READ_PROBLEMS, problems
 from clawtrace_api.schemas_tracy import ChatRequest, Message, MessageList, SessionList, SessionSummary
-from clawtrace_api.tracy.events import Chart, Done, ErrorEvent, TextDelta, ToolFinished, ToolStarted, TracyEvent
+from clawtrace_api.tracy.events import Done, TracyEvent
 from clawtrace_api.tracy.scope import Scope
 from clawtrace_api.tracy.service import Outcome, confine, run_answer, runtime
 from clawtrace_api.tracy.store import SessionInfo, TracyStore
@@ -84,20 +84,8 @@ async def _plan(body: ChatRequest, principal: ReadPrincipal, services: ServicesD
 
 
 def _sse(event: TracyEvent) -> ServerSentEvent:
-    kinds: list[tuple[type[Any], str]] = [
-        (TextDelta, "text"),
-        (ToolStarted, "tool_started"),
-        (ToolFinished, "tool_finished"),
-        (Chart, "chart"),
-        (Done, "done"),
-        (ErrorEvent, "error"),
-    ]
-    for kind, name in kinds:
-        if isinstance(event, kind):
-            data = asdict(event) if is_dataclass(event) else dict(vars(event))
-            data.pop("transcript", None)
-            return ServerSentEvent(event=name, data=data)
-    raise TypeError(f"unknown Tracy event {event!r}")
+    # Every event names its SSE type in `type` (tracy/events.py).
+    return ServerSentEvent(event=event.type, data=asdict(event))
 
 
 @router.post("/chat", response_class=EventSourceResponse, responses=CHAT_PROBLEMS)
