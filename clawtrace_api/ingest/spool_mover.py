@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -18,19 +19,29 @@ log = logging.getLogger(__name__)
 WRITER_NAME = "api"
 # Files one arrival record names at most (as the simulator's records do).
 RECORD_MAX_FILES = 10_000
+# The namespace of raw file names derived from a spool segment (`files_of`).
+_SEGMENT_FILES = uuid.UUID("5f0c6b1e-9a57-4c3e-8d2b-7e1a4c9d0b36")
 
 
-def files_of(records: list[tuple[str, bytes]]) -> dict[str, bytes]:
-    """One NDJSON file per raw folder: lake-relative path -> content."""
+def files_of(records: list[tuple[str, bytes]], source: str | None = None) -> dict[str, bytes]:
+    """One NDJSON file per raw folder: lake-relative path -> content.
+
+    With `source` (a spool segment's name) each file's name is derived from it and the folder, so moving the
+    same segment again - a crash after its raw files were written but before it was deleted - rewrites the same
+    files instead of adding copies; without it the names are random (the direct path writes each group once)."""
     lines: dict[str, list[bytes]] = {}
     for folder, line in records:
         lines.setdefault(folder, []).append(line)
-    return {f"{folder}/{batch_file_name()}": b"\n".join(ls) + b"\n" for folder, ls in lines.items()}
+    files: dict[str, bytes] = {}
+    for folder, ls in lines.items():
+        batch_id = uuid.uuid5(_SEGMENT_FILES, f"{source}/{folder}") if source else None
+        files[f"{folder}/{batch_file_name(batch_id)}"] = b"\n".join(ls) + b"\n"
+    return files
 
 
-def move(storage: DurableStorage, records: list[tuple[str, bytes]]) -> int:
+def move(storage: DurableStorage, records: list[tuple[str, bytes]], source: str | None = None) -> int:
     """Write `records` as durable raw files and announce them; returns the files written."""
-    files = files_of(records)
+    files = files_of(records, source)
     for path, data in files.items():
         storage.write_bytes(path, data)
     infos = [FileInfo(path=path, size=len(data), fingerprint=None) for path, data in files.items()]
@@ -123,7 +134,7 @@ class SpoolMover:
         if segment.recovered and self.live_agent is not None:
             records = self._of_live_agents(records, self.live_agent)
         if records:
-            move(self.storage, records)
+            move(self.storage, records, segment.path.name)
         self.spool.remove(segment)
 
     @staticmethod

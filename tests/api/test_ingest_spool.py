@@ -108,3 +108,21 @@ def test_a_restart_drops_what_a_dead_process_spooled_for_an_agent_deleted_meanwh
     with ApiProcess(api_settings, extra_env=NEVER):
         assert raw_event_ids(api_settings) == dict.fromkeys(kept_ids, 1)
         assert _segments(api_settings) == []
+
+
+def test_a_segment_moved_again_after_a_crash_rewrites_its_files_instead_of_copying(api_settings: Settings):
+    # A crash after a segment's raw files are durable but before the segment is deleted: the next start moves
+    # the same segment again, which must land on the same files.
+    from clawtrace_api.ingest.durable import DurableStorage
+    from clawtrace_api.ingest.spool_mover import move
+
+    agent = "5da5a307-d5a8-4279-ab5d-277757183bba"
+    folders = [f"raw/v1/tenant={agent}/agent={agent}/dt=2026-12-01/hr={h:02d}" for h in (1, 2)]
+    records = [(folders[i % 2], orjson.dumps(envelope(agent))) for i in range(6)]
+    storage = DurableStorage(api_settings)
+    assert move(storage, records, "segment-a.spool") == 2
+    assert move(storage, records, "segment-a.spool") == 2
+    assert set(raw_event_ids(api_settings).values()) == {1}
+    # Another segment's files are its own.
+    move(storage, records[:1], "segment-b.spool")
+    assert sorted(raw_event_ids(api_settings).values()) == [1] * 5 + [2]
