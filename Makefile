@@ -26,7 +26,13 @@ $(BIN)/clawtrace: pyproject.toml uv.lock
 	@if command -v uv >/dev/null 2>&1; then uv sync --frozen --python 3.11; else $(PYTHON) -m uv sync --frozen --python 3.11; fi
 	@touch $@
 
-install: $(BIN)/clawtrace ## Create .venv from the lock file (uv sync --frozen)
+WEB := clawtrace_api/web
+# The web UI's one npm dependency (ECharts) from its lock file; without npm the UI still works, minus charts.
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error; \
+		else echo "npm not found: the web UI will draw no charts (install Node.js and run make install)"; fi
+
+install: $(BIN)/clawtrace $(WEB)/node_modules/.package-lock.json ## Create .venv from uv.lock (uv sync --frozen), the UI's node_modules from its npm lock
 
 demo: install ## API + simulated agents sending through its ingest + one tick, then the Dagster UI on 127.0.0.1:$(PORT)
 	@mkdir -p $(DAGSTER_HOME) && cp dagster-instance.yaml $(DAGSTER_HOME)/dagster.yaml

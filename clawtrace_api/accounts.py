@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clawtrace_api.db.engine import sessions
-from clawtrace_api.db.models import Agent, ApiKey, Tenant
-from clawtrace_api.keys import DISPLAY_CHARS, ObserveKey, Scope, key_hash, looks_like_key, new_secret, parse_scopes
+from clawtrace_api.db.models import Agent, ApiKey, Tenant, UiSession
+from clawtrace_api.keys import (
+    DISPLAY_CHARS,
+    ObserveKey,
+    Scope,
+    key_hash,
+    looks_like_key,
+    looks_like_ui_token,
+    new_secret,
+    new_ui_token,
+    parse_scopes,
+)
 from clawtrace_pipelines.core.events import check_uuid
 
 
@@ -32,6 +42,22 @@ class Principal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive (they were written in UTC).
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _live_principal(s: Session, row: ApiKey | None) -> Principal | None:
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.agent_id is not None:
+        # A key created while its agent was being deleted escapes the revoke: the agent decides too.
+        agent = s.get(Agent, row.agent_id)
+        if agent is None or agent.deleted_at is not None:
+            return None
+    return Principal(tenant_id=row.tenant_id, key_id=row.key_id, scopes=parse_scopes(row.scopes), agent_id=row.agent_id)
 
 
 def _check_name(name: str) -> str:
@@ -216,24 +242,40 @@ class Accounts:
             return key_view(row)
 
     def principal_of(self, secret: str) -> Principal | None:
-        """The live key with this secret, or None (unknown, revoked, its agent deleted)."""
+        """The live key with this secret, or None (unknown, revoked, its agent deleted). A web UI session's
+        token (`ct_ui_...`) answers as the key it was exchanged for, until it expires or is ended."""
+        if looks_like_ui_token(secret):
+            return self._principal_of_ui_token(secret)
         if not looks_like_key(secret):
             return None
         with self._sessions() as s:
             row = s.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash(secret))).first()
-            if row is None or row.revoked_at is not None:
+            return _live_principal(s, row)
+
+    def _principal_of_ui_token(self, token: str) -> Principal | None:
+        with self._sessions() as s:
+            ui = s.get(UiSession, key_hash(token))
+            if ui is None or _aware(ui.expires_at) <= _now():
                 return None
-            if row.agent_id is not None:
-                # A key created while its agent was being deleted escapes the revoke: the agent decides too.
-                agent = s.get(Agent, row.agent_id)
-                if agent is None or agent.deleted_at is not None:
-                    return None
-            return Principal(
-                tenant_id=row.tenant_id,
-                key_id=row.key_id,
-                scopes=parse_scopes(row.scopes),
-                agent_id=row.agent_id,
-            )
+            return _live_principal(s, s.get(ApiKey, ui.key_id))
+
+    def start_ui_session(self, key_id: str, hours: float) -> tuple[str, datetime]:
+        """A new web UI session acting as key `key_id`: its token (shown once, kept as a hash) and expiry."""
+        token = new_ui_token()
+        now = _now()
+        expires = now + timedelta(hours=hours)
+        with self._sessions.begin() as s:
+            # Expired sessions of the same key go as a new one starts: the table holds live sign-ins only.
+            s.execute(delete(UiSession).where(UiSession.key_id == key_id, UiSession.expires_at <= now))
+            s.add(UiSession(token_hash=key_hash(token), key_id=key_id, created_at=now, expires_at=expires))
+        return token, expires
+
+    def end_ui_session(self, token: str) -> bool:
+        """Sign out: the session's row is deleted, so its cookie opens nothing anymore."""
+        if not looks_like_ui_token(token):
+            return False
+        with self._sessions.begin() as s:
+            return s.execute(delete(UiSession).where(UiSession.token_hash == key_hash(token))).rowcount > 0
 
     def touch_keys(self, used: dict[str, datetime]) -> None:
         """Record last-used times (batched by the cache, never one write per request)."""

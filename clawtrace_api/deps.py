@@ -77,19 +77,34 @@ async def _principal(request: Request, services: ServicesDep) -> Principal:
     return await authenticate(request, services)
 
 
+UI_COOKIE = "ct_session"
+# A cookie-authenticated request that changes something must carry this header: a cross-site form cannot set
+# it, and a cross-origin script cannot send it without a CORS preflight the API does not grant. SameSite=Strict
+# already keeps the cookie off cross-site requests; this is the second lock.
+UI_HEADER = "x-clawtrace-ui"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticate(request: Request, services: Services, scope: Scope | None = None) -> Principal:
-    """The principal of the request's bearer key (401 without one, 403 when it lacks `scope`).
+    """The principal of the request's bearer key, else of its web UI session cookie (401 without either,
+    403 when it lacks `scope`).
 
     Async, so a cached key costs no thread hand-off: ingest checks a key on every event the plugin sends."""
     header = request.headers.get("authorization", "")
-    if not header.lower().startswith(_BEARER):
+    if header.lower().startswith(_BEARER):
+        secret = header[len(_BEARER) :].strip()
+    elif not header and (cookie := request.cookies.get(UI_COOKIE)):
+        if request.method not in _SAFE_METHODS and request.headers.get(UI_HEADER) != "1":
+            raise Problem(403, "forbidden", f"a signed-in browser request that changes something needs {UI_HEADER}: 1")
+        secret = cookie
+    else:
         raise Problem(
             401,
             "unauthorized",
             "send an API key: Authorization: Bearer ct_live_...",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = await principal_of_key(services.keys, header[len(_BEARER) :].strip())
+    principal = await principal_of_key(services.keys, secret)
     if principal is None:
         raise Problem(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     if scope is not None:

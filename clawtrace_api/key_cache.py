@@ -49,6 +49,11 @@ class KeyCache:
                 self._used[entry.principal.key_id] = _now()
             return True, entry.principal
 
+    def forget(self, secret: str) -> None:
+        """Drop a cached lookup (a web UI sign-out), so this process stops honouring it at once."""
+        with self._lock:
+            self._entries.pop(key_hash(secret), None)
+
     def usage_due(self) -> bool:
         """Whether last-used times are waiting longer than the cache's bound to be written."""
         return bool(self._used) and time.monotonic() - self._last_flush > max(self.ttl_s, 1.0)

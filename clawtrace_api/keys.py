@@ -48,6 +48,18 @@ def new_secret() -> str:
     return KEY_PREFIX + raw
 
 
+UI_TOKEN_PREFIX = "ct_ui_"
+
+
+def new_ui_token() -> str:
+    """A web UI session's token (the value of its HttpOnly cookie): 32 random bytes, like a key."""
+    return UI_TOKEN_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(KEY_RANDOM_BYTES)).rstrip(b"=").decode()
+
+
+def looks_like_ui_token(token: str) -> bool:
+    return token.startswith(UI_TOKEN_PREFIX) and len(UI_TOKEN_PREFIX) + 43 <= len(token) <= 200
+
+
 def key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from clawtrace_api import docs, errors
+from clawtrace_api import docs, errors, web_ui
 from clawtrace_api.accounts import Accounts
 from clawtrace_api.billing_guard import DeficitGuard
 from clawtrace_api.db.engine import make_engine
@@ -89,4 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mcp_server.install(app, services)
+    web_ui.install(app)
     return app

@@ -80,3 +80,15 @@ class TracyMessage(Base):
     # Set on the assistant message that closes an answer: the answer's token usage and cost (JSON), its text.
     usage: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UiSession(Base):
+    """A web UI sign-in: the hash of its cookie's token and the key it was exchanged for (the session acts as
+    that key, so revoking the key ends it)."""
+
+    __tablename__ = "ui_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.key_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

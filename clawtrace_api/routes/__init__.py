@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from clawtrace_api.routes import admin, agents, billing, costs, evolve, health, ingest, sessions, spans, traces, tracy
+from clawtrace_api.routes import (
+    admin,
+    agents,
+    billing,
+    costs,
+    evolve,
+    health,
+    ingest,
+    sessions,
+    spans,
+    traces,
+    tracy,
+    ui_session,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -18,4 +31,5 @@ ROUTERS: list[APIRouter] = [
     tracy.router,
     evolve.router,
     admin.router,
+    ui_session.router,
 ]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from clawtrace_api.deps import ReadPrincipal, Services, ServicesDep
-from clawtrace_api.errors import not_found
+from clawtrace_api.errors import Problem, not_found
 from clawtrace_api.schemas import ITEM_PROBLEMS, SpanDetail
 from clawtrace_api.views.payloads import PayloadReader
 from clawtrace_api.views.rows import trace_row, trace_spans
@@ -29,6 +29,10 @@ def get_span(
     trace_id: Annotated[str, Query(min_length=1, max_length=256, description="The span's trace")],
     principal: ReadPrincipal,
     services: ServicesDep,
+    max_bytes: Annotated[
+        int | None,
+        Query(ge=1, description="Cut payloads here instead of `payload_max_bytes` (at most `payload_full_max_bytes`)"),
+    ] = None,
 ) -> SpanDetail:
     """Tokens, cost and error of a span, and its input and output payloads (cut at `payload_max_bytes`,
     with a marker and the full size)."""
@@ -38,5 +42,9 @@ def get_span(
     span = next((s for s in trace_spans(services.graph, principal.tenant_id, trace_id) if s.span_id == span_id), None)
     if span is None:
         raise not_found("span")
-    given, taken = _payloads(services).read(principal.tenant_id, trace_id, span_id, row["trace_start_ts_ms"])
+    if max_bytes is not None and max_bytes > services.settings.payload_full_max_bytes:
+        limit = services.settings.payload_full_max_bytes
+        raise Problem(422, "invalid-request", f"max_bytes: at most {limit}")
+    reader = _payloads(services)
+    given, taken = reader.read(principal.tenant_id, trace_id, span_id, row["trace_start_ts_ms"], max_bytes)
     return SpanDetail(**span.model_dump(), trace_id=trace_id, input_payload=given, output_payload=taken)

@@ -34,13 +34,17 @@ class PayloadReader:
         self._lock = threading.Lock()
         self.max_bytes = settings.payload_max_bytes
 
-    def read(self, tenant_id: str, trace_id: str, span_id: str, trace_start_ms: int) -> tuple[Payload, Payload]:
-        """The span's input and output payloads (empty when the lake has no row for it yet)."""
+    def read(
+        self, tenant_id: str, trace_id: str, span_id: str, trace_start_ms: int, max_bytes: int | None = None
+    ) -> tuple[Payload, Payload]:
+        """The span's input and output payloads, cut at `max_bytes` (default `payload_max_bytes`); empty when
+        the lake has no row for it yet."""
+        cut = max_bytes or self.max_bytes
         # pg_spans is partitioned by its trace's date: the UTC day the trace started.
         day = dt.datetime.fromtimestamp(trace_start_ms / 1000, tz=dt.UTC).date()
         filters = [("trace_date", "=", day), ("tenant_id", "=", tenant_id), ("trace_id", "=", trace_id)]
         with self._lock:
             rows = self._table.read(columns=_COLUMNS, filters=[*filters, ("span_id", "=", span_id)]).to_pylist()
         if not rows:
-            return truncate(None, self.max_bytes), truncate(None, self.max_bytes)
-        return truncate(rows[0]["input_payload"], self.max_bytes), truncate(rows[0]["output_payload"], self.max_bytes)
+            return truncate(None, cut), truncate(None, cut)
+        return truncate(rows[0]["input_payload"], cut), truncate(rows[0]["output_payload"], cut)

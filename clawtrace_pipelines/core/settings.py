@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         description="How long the API trusts a key lookup before asking the database again: a revoked key "
         "stops working within this bound",
     )
+    ui_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a web UI sign-in lasts (its HttpOnly cookie and its row in the API database)",
+    )
+    payload_full_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Most a span payload may be asked for whole (`max_bytes` on the span route; the UI's load-all)",
+    )
     ingest_max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="Largest ingest body (413 above)")
     ingest_max_events: int = Field(default=5000, gt=0, description="Most events in one batch request (413 above)")
     ingest_group_commit_ms: float = Field(
