@@ -3,8 +3,15 @@
 export function usd(value, { unpriced = 0 } = {}) {
   if (value === null || value === undefined) return "unpriced";
   const n = Number(value);
-  const text = n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : n < 100 ? `$${n.toFixed(2)}` : `$${Math.round(n).toLocaleString("en-US")}`;
+  const text = n === 0 ? "$0" : n < 1 ? `$${n.toFixed(4)}` : n < 100 ? `$${n.toFixed(2)}` : `$${Math.round(n).toLocaleString("en-US")}`;
   return unpriced > 0 ? `${text} + ${unpriced} unpriced` : text;
+}
+
+/** The exact figure the price book gave (to a millionth of a cent), for one step's cost. */
+export function usdExact(value) {
+  if (value === null || value === undefined) return "unpriced";
+  const text = Number(value).toFixed(8).replace(/0+$/, "").replace(/\.$/, ".00");
+  return `$${/\.\d$/.test(text) ? text + "0" : text}`;
 }
 
 export function tokens(n) {

@@ -98,7 +98,7 @@ export async function renderTrace(main, route, traceId) {
       {},
       h("h1", {}, `Trace ${short(traceId, 12)}`),
       badge(meta.status, meta.status === "complete" ? "ok" : "warn"),
-      meta.has_error ? badge(`${meta.error_count} errors`, "error") : null,
+      meta.has_error ? badge(`${meta.error_count} error${meta.error_count === 1 ? "" : "s"}`, "error") : null,
     ),
     h(
       "p.trace-facts",

@@ -2,7 +2,7 @@
 // API's cut is loaded whole on demand), its tokens by kind, cost, duration and error.
 import { get } from "../api.js";
 import { h, render } from "../dom.js";
-import { duration, tokens, usd, when } from "../format.js";
+import { duration, tokens, usdExact, when } from "../format.js";
 import { jsonView } from "./json.js";
 import { badge } from "../widgets.js";
 
@@ -48,7 +48,7 @@ export async function renderStep(el, traceId, spanId, { onClose }) {
         span.tool_name ? [h("dt", {}, "Tool"), h("dd", {}, span.tool_name)] : null,
         h("dt", {}, "Started"), h("dd", {}, when(span.span_start_ts_ms)),
         h("dt", {}, "Duration"), h("dd", { class: "step-duration" }, duration(span.duration_ms)),
-        h("dt", {}, "Cost"), h("dd", { class: "step-cost" }, span.cost_known ? usd(span.cost_usd) : "unpriced (no known price for this model)"),
+        h("dt", {}, "Cost"), h("dd", { class: "step-cost" }, span.cost_known ? usdExact(span.cost_usd) : "unpriced (no known price for this model)"),
         h("dt", {}, "Tokens"),
         h(
           "dd.step-tokens",

@@ -1,0 +1,50 @@
+"""Fixtures of the UI tests: the twin-tenant lake (reads_lake.py, carded by gold), the API serving it with
+Tracy pointed at the Anthropic stand-in, read keys of tenants A and B, and headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.api.tracy.chat_world import ChatWorld, chat_world
+from tests.api.tracy.conftest import TracyLake, tracy_lake  # noqa: F401 - the lake fixture, shared
+from tests.ui.browser import chromium_path
+
+
+@pytest.fixture(scope="session")
+def ui_world(tracy_lake: TracyLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatWorld]:  # noqa: F811
+    with chat_world(tracy_lake, tmp_path_factory.mktemp("ui-api")) as world:
+        yield world
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (no cookies) per test; any uncaught script error fails the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests' screenshots go (a temp folder)."""
+    return tmp_path_factory.mktemp("screenshots")
