@@ -38,7 +38,8 @@ demo: install ## API + simulated agents sending through its ingest + one tick, t
 	@mkdir -p $(DAGSTER_HOME) && cp dagster-instance.yaml $(DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DAGSTER_HOME) CLAWTRACE_LAKE=$(LAKE) $(BIN)/clawtrace demo --port $(PORT) --api-port $(API_PORT)
 
-test: install ## Run the whole test suite
+test: install ## Run the whole test suite (installs PostgreSQL and Chromium from Debian when absent)
+	@bash scripts/system-packages.sh
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-unit: install ## Run the unit tests only

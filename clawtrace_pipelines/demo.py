@@ -7,7 +7,8 @@
 3. Simulated OpenClaw traffic for each agent goes through `POST /v1/traces/events`, the way the plugin sends
    it. The simulator is deterministic, so a second run sends the same event ids and the lake does not grow.
 4. One tick (bronze, silver, graph) runs in-process.
-5. It prints the keys, curl commands for the traces and for Tracy (with how to enable it), then serves
+5. It prints the keys, curl commands for the traces and for Tracy (with how to enable it), the web UI's
+   address with the read key to sign in with, then serves
    the Dagster UI (`dagster dev`, whose daemon runs the arrival sensor and the schedules) until Ctrl-C, with the
    API beside it.
 """
@@ -150,6 +151,8 @@ def run_demo(settings: Settings, *, api_port: int, ui_port: int, traces: int, ho
   curl -N {auth} -H "Content-Type: application/json" "{api_url}/v1/tracy/chat" \\
        -d '{{"question": "Why did my most expensive run cost so much?"}}'
   MCP:         {api_url}/v1/tracy/mcp   (streamable HTTP; the same header)
+
+  Web UI:      {api_url}/   (sign in by pasting the read key: {keys["read_key"]})
 """,
             flush=True,
         )

@@ -3,6 +3,7 @@ Tracy pointed at the Anthropic stand-in, read keys of tenants A and B, and headl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,5 +47,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(scope="session")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the tests' screenshots go (a temp folder)."""
+    """Where the tests' screenshots go: a temp folder, or CLAWTRACE_UI_SCREENSHOTS (how docs/ui/ was made)."""
+    given = os.environ.get("CLAWTRACE_UI_SCREENSHOTS")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        return Path(given)
     return tmp_path_factory.mktemp("screenshots")

@@ -111,6 +111,8 @@ export async function renderTrace(main, route, traceId) {
     h("div.trace-grid", {}, panel, h("div.side", {}, step, cardBox)),
   );
   await draw(route);
+  // bench/ui_page.py reads this mark: the time from navigation to the first view on screen.
+  performance.mark("clawtrace:first-view", { detail: { traceId, view } });
   get(`${base}/card`).then(
     (card) => {
       cardBox.dataset.loaded = JSON.stringify(card);

@@ -71,6 +71,13 @@ export function renderCallGraph(el, graph, spans, { onSelect, selected }) {
     );
   };
 
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const toward = (from, to, by) => {
+    const dx = to.x - from.x;
+    const dy = to.y - from.y;
+    const len = Math.hypot(dx, dy) || 1;
+    return { x: from.x + (dx / len) * by, y: from.y + (dy / len) * by };
+  };
   const edges = graph.edges.map((e) => {
     const a = pos.get(e.source);
     const b = pos.get(e.target);
@@ -78,7 +85,12 @@ export function renderCallGraph(el, graph, spans, { onSelect, selected }) {
     const back = b.x <= a.x;
     const mx = (a.x + b.x) / 2;
     const my = back ? Math.max(a.y, b.y) + ROW / 2 : (a.y + b.y) / 2;
-    const d = e.source === e.target ? `M${a.x},${a.y - 12} c40,-50 60,10 8,14` : `M${a.x},${a.y} Q${mx},${back ? my : (a.y + b.y) / 2 - 10} ${b.x},${b.y}`;
+    const c = { x: mx, y: back ? my : (a.y + b.y) / 2 - 10 };
+    // Arrows start and end on the circles' rims, so the arrowhead is not hidden under the callee.
+    const start = toward(a, c, radius(byId.get(e.source)));
+    const end = toward(b, c, radius(byId.get(e.target)) + 2);
+    const ra = radius(byId.get(e.source));
+    const d = e.source === e.target ? `M${a.x},${a.y - ra} c40,-50 60,10 ${ra * 0.6},${ra * 0.9}` : `M${start.x},${start.y} Q${c.x},${c.y} ${end.x},${end.y}`;
     return svg(
       "g",
       { class: "gedge" },
