@@ -14,7 +14,8 @@ from tests.ui.browser import sign_in
 UNNAMED = """() => {
   const named = (el) => (el.getAttribute('aria-label') || '').trim() || (el.innerText || el.textContent || '').trim()
     || (el.labels && [...el.labels].some((l) => l.innerText.trim())) || (el.getAttribute('title') || '').trim();
-  const controls = document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])');
+  const controls = document.querySelectorAll(
+    'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])');
   return [...controls].filter((el) => el.offsetParent !== null || el.closest('svg')).filter((el) => !named(el))
     .map((el) => el.outerHTML.slice(0, 120));
 }"""
@@ -22,8 +23,8 @@ UNNAMED = """() => {
 # Text (HTML, not SVG) whose contrast with its nearest opaque background is under 4.5:1.
 LOW_CONTRAST = """() => {
   const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const linear = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
   const background = (el) => {
     for (let e = el; e; e = e.parentElement) {
       const c = rgb(getComputedStyle(e).backgroundColor);
@@ -39,7 +40,8 @@ LOW_CONTRAST = """() => {
     const style = getComputedStyle(el);
     const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) bad.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ${n.textContent.trim().slice(0, 40)}`);
+    const what = `${el.tagName}.${el.className}: ${n.textContent.trim().slice(0, 40)}`;
+    if (ratio < 4.5) bad.push(`${ratio.toFixed(2)} ${what}`);
   }
   return bad;
 }"""
@@ -91,3 +93,24 @@ def test_every_control_is_named_and_text_has_aa_contrast(ui_world: ChatWorld, pa
     page.get_by_role("button", name="Ask Tracy").click()
     assert page.evaluate(UNNAMED) == []
     assert page.evaluate(LOW_CONTRAST) == []
+
+
+def test_the_trace_page_works_from_the_keyboard(ui_world: ChatWorld, page: Page) -> None:
+    trace = ui_world.lake.traces[0][0]
+    timeline = ui_world.client(ui_world.read_a).get(f"/v1/traces/{trace}/timeline").json()
+    sign_in(page, ui_world.api.url, ui_world.read_a)
+    page.goto(f"{ui_world.api.url}/#/traces/{trace}")
+    step = page.locator("ul.tree button.step").nth(1)
+    step.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#step dl.facts")).to_have_attribute("data-span-id", step.get_attribute("data-span-id") or "")
+    page.get_by_role("tab", name="Execution path").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Call graph")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Call graph")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#view-panel")).to_have_attribute("data-view", "timeline")
+    last = timeline["bars"][-1]["span_id"]
+    page.locator(f'svg.timeline g.bar[data-span-id="{last}"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#step dl.facts")).to_have_attribute("data-span-id", last)

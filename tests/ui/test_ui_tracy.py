@@ -78,6 +78,7 @@ def test_a_follow_up_continues_the_session_and_a_new_conversation_starts_one(ui_
         expect(page.locator("#tracy .msg.assistant").last.locator(".usage")).to_be_visible()
     bodies = ui_world.standin.bodies
     assert len(bodies[-1]["messages"]) == 3, "the follow-up carries the first exchange"
+    assert agent in str(bodies[-1]["system"]) + str(bodies[-1]["messages"]), "asked from the agent's page"
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator("#tracy .msg")).to_have_count(0)
     page.get_by_label("Your question").fill("three?")
