@@ -3,6 +3,8 @@ control has a name a screen reader reads, and text has WCAG AA contrast against 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -114,3 +116,15 @@ def test_the_trace_page_works_from_the_keyboard(ui_world: ChatWorld, page: Page)
     page.locator(f'svg.timeline g.bar[data-span-id="{last}"]').focus()
     page.keyboard.press("Enter")
     expect(page.locator("#step dl.facts")).to_have_attribute("data-span-id", last)
+
+
+def test_a_filter_change_keeps_the_keyboard_on_the_filter(ui_world: ChatWorld, page: Page) -> None:
+    sign_in(page, ui_world.api.url, ui_world.read_a)
+    page.goto(f"{ui_world.api.url}/#/agents/{ui_world.lake.lake.agent_a}")
+    errors = page.get_by_label("Errors")
+    errors.focus()
+    errors.select_option("true")
+    expect(page).to_have_url(re.compile(r"has_error=true"))
+    expect(page.locator("table[aria-label=Traces] tbody tr.has-error").first).to_be_visible()
+    expect(page.get_by_label("Errors")).to_be_focused()
+    expect(page.get_by_label("Errors")).to_have_value("true")

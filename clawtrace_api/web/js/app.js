@@ -106,8 +106,11 @@ async function route() {
     return;
   }
   const ticket = ++rendering;
+  // A filter's change redraws the page: keep the keyboard where it was (the same-named control).
+  const focused = main.contains(document.activeElement) ? document.activeElement.getAttribute("name") : null;
   try {
     const scope = await fn(r);
+    if (focused) main.querySelector(`[name="${CSS.escape(focused)}"]`)?.focus();
     if (ticket === rendering) {
       tracy.setScope(scope || { label: "all agents" });
       active = { path: r.parts.join("/"), update: scope?.update };
