@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.api.tracy.chat_world import ChatWorld, chat_world
 from tests.api.tracy.conftest import TracyLake, tracy_lake  # noqa: F401 - the lake fixture, shared
@@ -19,6 +19,12 @@ from tests.ui.browser import chromium_path
 def ui_world(tracy_lake: TracyLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatWorld]:  # noqa: F811
     with chat_world(tracy_lake, tmp_path_factory.mktemp("ui-api")) as world:
         yield world
+
+
+# Waits, not timings: an `expect` polls until the page shows what it should. The default 5 s is too short on a
+# shared 2-core host under load; a page that never shows it still fails, after 30 s.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +41,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (no cookies) per test; any uncaught script error fails the test."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
