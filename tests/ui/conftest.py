@@ -27,8 +27,10 @@ WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API runs an event loop in this thread while it is open,
+    # and later tests in the same worker that call asyncio.run() would find it running.
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
         try:
