@@ -73,7 +73,10 @@ def _parse(tokens: list[Any], query: str, budget: int, memoize: bool = True) -> 
     parser = _budgeted_parser_class()(dialect=_dialect())
     parser.budget = budget
     parser.memoize = memoize
-    return [p for p in parser.parse(tokens, query) if p is not None]
+    try:
+        return [p for p in parser.parse(tokens, query) if p is not None]
+    finally:
+        parser.reset()  # drops the memos, whose errors' tracebacks may lead back to the parser: no cycle is left
 
 
 def check_tokens(query: str, tokens: list[Any], max_depth: int) -> None:
