@@ -139,12 +139,21 @@ def test_the_memo_changes_no_confined_text_and_no_refusal(monkeypatch: pytest.Mo
     assert sum(isinstance(r[0], str) and r[0] != "refused" for r in with_memo) > len(confined) // 10
 
 
-def test_the_memo_answers_repeated_failures() -> None:
-    query = QUERIES["tools_by_failures"][1]
-    tokens = cypher_parse._dialect().tokenize(query)
-    parser = cypher_parse._budgeted_parser_class()(dialect=cypher_parse._dialect())
-    parser.budget = 50_000
-    parser.parse(tokens, query)
-    assert len(parser._failures) > 100
+def test_the_memos_answer_failures_and_the_budget_is_charged_as_without_them() -> None:
+    parser_class = cypher_parse._budgeted_parser_class()
+    parser_class.FLAT_FAILURES.clear()
+    for query in (QUERIES["tools_by_failures"][1], QUERIES["models_by_cost"][1]):
+        tokens = cypher_parse._dialect().tokenize(query)
+        parser = parser_class(dialect=cypher_parse._dialect())
+        parser.budget = 50_000
+        parser.parse(tokens, query)
+        assert len(parser._failures) > 100
+    assert len(parser_class.FLAT_FAILURES) > 100
     with pytest.raises(RewriteRefused, match="too complex"):
         cypher_parse.read("UNWIND `q` ( ( <- Agent", 40, 50_000)
+
+
+def test_a_cold_flat_memo_changes_nothing_either() -> None:
+    cypher_parse._budgeted_parser_class().FLAT_FAILURES.clear()
+    for query in CORPUS[:80]:
+        assert _parse(query, memoize=True)[0] == _parse(query, memoize=False)[0]
