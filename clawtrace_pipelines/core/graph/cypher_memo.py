@@ -12,7 +12,10 @@ shared or mutated twice (graphglot sets parent links and spans on nodes after bu
   an identifier, a clause parser on `MATCH`). The parser notes which tokens an attempt reads (`_advance`
   notes how far it went; the token list, `_next`, `_prev` and `_peek_at` note any read), and a failure that
   read only the current token is the same wherever that token comes, in any query: it is kept by (sub-parser,
-  token type, token text, whether the deepest error so far lies beyond the token), up to FLAT_MEMO_SIZE.
+  token type, token text, whether the deepest error so far lies beyond the token), up to FLAT_MEMO_SIZE. The
+  parser's tokens are `NotedToken`s, which note a read of their text: a failure that read none is kept with
+  the text None, for any token of the type (on the bench's queries, every flat failure), so a new text with
+  new names and numbers is answered too.
 
 What a hit replays, so a memoized parse is the parse without the memos, error message included:
 
@@ -65,6 +68,7 @@ KNOWN_PARSER_STATE = frozenset(
         "_toks",
         "_reach",
         "_looked",
+        "_text_read",
         "_foreign",
         "_raises",
         "_last_message",
@@ -81,6 +85,7 @@ def budgeted_parser_class(base: Any, budget_exceeded: type[Exception]) -> Any:
     """`base` (graphglot's dialect parser class) with a budget of `try_parse` steps, past which it raises
     `budget_exceeded` (not a ParseError, so backtracking cannot swallow it), and the memos of failures."""
     from graphglot.error import ErrorLevel, ParseError
+    from graphglot.lexer import Token
     from graphglot.utils.helper import seq_get
 
     immediate = ErrorLevel.IMMEDIATE
@@ -89,7 +94,22 @@ def budgeted_parser_class(base: Any, budget_exceeded: type[Exception]) -> Any:
     # (sub-parser, token type, token text, whether the deepest error is beyond the token) -> the steps and the
     # last error message of a failed `try_parse` that read no token but the current one (a "flat" failure):
     # the same wherever and in whichever query that token comes, so kept across parses.
-    flat_failures: dict[tuple[Any, Any, str, bool], tuple[int, str | None]] = {}
+    flat_failures: dict[tuple[Any, Any, str | None, bool], tuple[int, str | None]] = {}
+
+    class NotedToken(Token):  # type: ignore[misc]
+        """A token that notes in its parser when its text is read: a failure that did not read it is the same
+        on any token of its type (kept with the text None)."""
+
+        __slots__ = ("_text", "_parser")
+
+        @property
+        def text(self) -> str:
+            self._parser._text_read = True
+            return self._text
+
+        @text.setter
+        def text(self, text: str) -> None:
+            self._text = text
 
     class BudgetedParser(base):  # type: ignore[misc]
         FLAT_FAILURES = flat_failures
@@ -104,10 +124,11 @@ def budgeted_parser_class(base: Any, budget_exceeded: type[Exception]) -> Any:
             super().reset()
             self._updates = 0
             # (sub-parser, token index) -> the steps a failed `try_parse` took and the deepest error then.
-            # and whether it was flat (below).
-            self._failures: dict[tuple[Any, int], tuple[int, tuple[int, Any] | None, bool]] = {}
+            # whether it was flat (below) and whether it read a token's text.
+            self._failures: dict[tuple[Any, int], tuple[int, tuple[int, Any] | None, bool, bool]] = {}
             self._reach = 0  # the furthest token index reached
             self._looked = False  # whether a token other than `_curr` was read
+            self._text_read = False  # whether the text of a token was read
             self._foreign = False  # whether an error was raised at a token other than `_curr`
             self._raises = 0
             self._last_message: str | None = None
@@ -176,33 +197,54 @@ def budgeted_parser_class(base: Any, budget_exceeded: type[Exception]) -> Any:
             failed = self._failures.get(key)
             if failed is not None:
                 self._charge(failed[0], failed[1])
-                if not failed[2]:
-                    self._looked = True  # the enclosing attempt depends on what this one read
+                # The enclosing attempt depends on what this one read.
+                self._looked = self._looked or not failed[2]
+                self._text_read = self._text_read or failed[3]
                 return None
             curr = self._curr
-            flat_key = (parser, curr.token_type, curr.text, self._furthest_index > index)
-            flat = flat_failures.get(flat_key)
-            if flat is not None:
-                self._charge_flat(*flat)
-                return None
+            noted = type(curr) is NotedToken
+            if noted:
+                beyond = self._furthest_index > index
+                flat = flat_failures.get((parser, curr.token_type, None, beyond))
+                if flat is None:
+                    flat = flat_failures.get((parser, curr.token_type, curr._text, beyond))
+                    if flat is not None:
+                        self._text_read = True
+                if flat is not None:
+                    self._charge_flat(*flat)
+                    return None
             budget, updates, raises = self.budget, self._updates, self._raises
-            reach, looked, foreign = self._reach, self._looked, self._foreign
-            self._reach, self._looked, self._foreign = index, False, False
+            reach, looked, foreign, text_read = self._reach, self._looked, self._foreign, self._text_read
+            self._reach, self._looked, self._foreign, self._text_read = index, False, False, False
             try:
                 result = self._try_parse(parser, retreat)
             finally:
-                is_flat = self._reach == index and not self._looked and not self._foreign
+                is_flat = noted and self._reach == index and not self._looked and not self._foreign
+                read_text = self._text_read
                 self._reach = max(reach, self._reach)
                 self._looked = looked or self._looked
                 self._foreign = foreign or self._foreign
+                self._text_read = text_read or read_text
             if result is None and self._pending_varlen_quantifier is None:
-                self._failures[key] = (budget - self.budget, self._deepest(updates), is_flat)
+                self._failures[key] = (budget - self.budget, self._deepest(updates), is_flat, read_text)
                 if is_flat:
                     message = self._last_message if self._raises != raises else None
                     if len(flat_failures) >= FLAT_MEMO_SIZE:
                         flat_failures.clear()
-                    flat_failures[flat_key] = (budget - self.budget, message)
+                    text = curr._text if read_text else None
+                    flat_failures[(parser, curr.token_type, text, beyond)] = (budget - self.budget, message)
             return result
+
+        def _parse_chunks(self, parse_method: Any, raw_tokens: list[Any]) -> Any:
+            if self.memoize:
+                raw_tokens = [self._noted(token) for token in raw_tokens]
+            return super()._parse_chunks(parse_method, raw_tokens)
+
+        def _noted(self, token: Any) -> Any:
+            noted = NotedToken(token.token_type, token.text, token.line, token.col, token.start, token.end)
+            noted.comments = token.comments
+            noted._parser = self
+            return noted
 
         def _try_parse(self, parser: Any, retreat: bool) -> Any:
             """graphglot 0.14's `Parser.try_parse` after its `_curr is None` check, dropping the traceback of the
