@@ -46,34 +46,9 @@ from typing import Any
 # Attributes a graphglot 0.14 parser instance has after a parse; any other one is side-channel state the memo
 # does not know about (tests/unit/test_cypher_memo.py checks this list against a corpus of queries).
 KNOWN_PARSER_STATE = frozenset(
-    {
-        "error_level",
-        "error_message_context",
-        "max_errors",
-        "dialect",
-        "query",
-        "errors",
-        "_tokens",
-        "_index",
-        "_curr",
-        "_next",
-        "_prev",
-        "_prev_comments",
-        "_furthest_error",
-        "_furthest_index",
-        "_pending_varlen_quantifier",
-        "budget",
-        "memoize",
-        "_updates",
-        "_toks",
-        "_reach",
-        "_looked",
-        "_text_read",
-        "_foreign",
-        "_raises",
-        "_last_message",
-        "_failures",
-    }
+    "error_level error_message_context max_errors dialect query errors _tokens _toks _index _curr _next _prev"
+    " _prev_comments _furthest_error _furthest_index _pending_varlen_quantifier budget memoize _updates _failures"
+    " _reach _looked _text_read _foreign _raises _last_message".split()
 )
 
 
