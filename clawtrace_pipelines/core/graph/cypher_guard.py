@@ -86,8 +86,9 @@ class GuardLimits:
     max_depth: int = 64
     max_rows: int = 500
     max_param_chars: int = 2_000
-    # Backtracking attempts of graphglot's parser (0.5 s to a few s of CPU): well-formed queries need 20 to 50 per
-    # token (a 3,000-character RETURN list: 24,000), some short malformed ones millions.
+    # Backtracking attempts of graphglot's parser (0.5 s to a few s of CPU without the memos of cypher_memo.py,
+    # which count the same steps): well-formed queries need 20 to 50 per token (a 3,000-character RETURN list:
+    # 24,000), some short malformed ones millions.
     max_parse_steps: int = 50_000
 
 

@@ -1,5 +1,6 @@
 """How the Cypher guard reads a query: graphglot's tokens, checked before its parser runs, then its parse tree,
-with a budget on the parser's backtracking.
+with a budget on the parser's backtracking and memos of its failed attempts (`cypher_memo.py`), which make a
+new text's parse about twice as fast and change no outcome.
 
 Every failure is a `RewriteRefused` whose message a model can act on; the guard turns it into its
 `RewriteRefused`.
@@ -18,11 +19,14 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
 # Token types of strings graphglot accepts beyond openCypher's two quotes (GQL byte, raw, national strings).
 _OTHER_STRINGS = frozenset({"NATIONAL_STRING", "RAW_STRING", "BYTE_STRING", "HEX_STRING"})
+# Whether `read` memoizes failed parse attempts; tests/unit/test_cypher_memo.py turns it off to compare.
+MEMOIZE = True
 GRAMMAR = "MATCH / OPTIONAL MATCH / WHERE / WITH / UNWIND / RETURN / ORDER BY / SKIP / LIMIT / UNION"
 
 
-def read(query: str, max_depth: int, max_parse_steps: int) -> tuple[list[Any], list[Any]]:
-    """The tokens of `query` (a trailing `;` dropped) and its parse trees (one per statement).
+def read(query: str, max_depth: int, max_parse_steps: int, memoize: bool | None = None) -> tuple[list[Any], list[Any]]:
+    """The tokens of `query` (a trailing `;` dropped) and its parse trees (one per statement), parsed with
+    the memo of failed alternatives (`cypher_memo.py`) unless `memoize` (default `MEMOIZE`) is false.
 
     Raises:
         RewriteRefused: unreadable, too deeply nested, too costly to parse, or a refused clause word.
@@ -34,7 +38,7 @@ def read(query: str, max_depth: int, max_parse_steps: int) -> tuple[list[Any], l
         check_tokens(query, tokens, max_depth)
         if tokens and tokens[-1].text == ";":
             tokens = tokens[:-1]
-        return tokens, _parse(tokens, query, max_parse_steps)
+        return tokens, _parse(tokens, query, max_parse_steps, MEMOIZE if memoize is None else memoize)
     except GraphGlotError as exc:
         first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RewriteRefused(
@@ -57,40 +61,23 @@ def _dialect() -> Any:
     return Dialect.get_or_raise("neo4j")
 
 
-@functools.cache
 def _budgeted_parser_class() -> Any:
     """graphglot's parser with a budget of backtracking attempts: it backtracks exponentially on some short
-    malformed inputs (`UNWIND x ( ( <- Agent` takes it 50 s), and a budget is deterministic where a clock is not."""
-    from graphglot.error import ParseError
+    malformed inputs (`UNWIND x ( ( <- Agent` takes it 50 s), and a budget is deterministic where a clock is not;
+    and with a memo of the attempts that failed (`cypher_memo.py`)."""
+    from clawtrace_pipelines.core.graph.cypher_memo import budgeted_parser_class
 
-    base = _dialect().parser_class
-
-    class BudgetedParser(base):  # type: ignore[misc,valid-type]
-        budget = 0
-
-        def try_parse(self, parser: Any, retreat: bool = False) -> Any:
-            self.budget -= 1
-            if self.budget < 0:
-                raise _ParseBudgetExceeded
-            return super().try_parse(parser, retreat)
-
-        def raise_error(self, message: str, token: Any = None) -> None:
-            # graphglot raises a ParseError for every failed alternative (~800 a query) and each holds its
-            # traceback, whose raise_error frame holds the error: a cycle only the cyclic GC frees. Thousands
-            # a query made gen-2 collections run inside parses (300-400 ms on a large heap, the bench's p95).
-            # Dropping the traceback breaks the cycle; nothing reads it (messages come from str()).
-            try:
-                super().raise_error(message, token)
-            except ParseError as exc:
-                raise exc.with_traceback(None) from None
-
-    return BudgetedParser
+    return budgeted_parser_class(_dialect().parser_class, _ParseBudgetExceeded)
 
 
-def _parse(tokens: list[Any], query: str, budget: int) -> list[Any]:
+def _parse(tokens: list[Any], query: str, budget: int, memoize: bool = True) -> list[Any]:
     parser = _budgeted_parser_class()(dialect=_dialect())
     parser.budget = budget
-    return [p for p in parser.parse(tokens, query) if p is not None]
+    parser.memoize = memoize
+    try:
+        return [p for p in parser.parse(tokens, query) if p is not None]
+    finally:
+        parser.reset()  # drops the memos, whose errors' tracebacks may lead back to the parser: no cycle is left
 
 
 def check_tokens(query: str, tokens: list[Any], max_depth: int) -> None:
