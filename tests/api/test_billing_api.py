@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,15 @@ def test_a_scripted_session_reconciles_exactly_with_billing_usage_hourly(api_set
             for trace in ("t-0", "t-9"):
                 assert c.get(f"/v1/traces/{trace}").status_code == 200
             assert c.get("/v1/traces/no-such-trace").status_code == 404  # a failed read is not charged
-    # The server stopped cleanly: every metered action is in the raw zone.
-    run_billing(api_settings)
+    # The server stopped cleanly: every metered action is in the raw zone. Billed as of an hour later, so the
+    # hour the data arrived in is complete and its storage is billed too, wherever the wall clock stands.
+    run_billing(api_settings, now=datetime.now(UTC) + timedelta(hours=1))
     raw_bytes = sum(p.stat().st_size for p in raw_files(api_settings))
-    assert _usage_by_category(api_settings, tenant) == {
+    usage = _usage_by_category(api_settings, tenant)
+    # Storage is metered by the pipeline (tests/integration test its amounts); here it adds its credits.
+    storage = usage.pop("storage_mb_days")[2]
+    assert storage > 0
+    assert usage == {
         "ingest_events": (Decimal(7), 4, Decimal(0)),  # 7 events in 4 accepted requests
         "ingest_bytes": (Decimal(raw_bytes), 4, Decimal(0)),  # exactly what ingest stored
         "trace_list_query": (Decimal(4), 4, Decimal("2.0")),
@@ -102,12 +108,12 @@ def test_a_scripted_session_reconciles_exactly_with_billing_usage_hourly(api_set
         for granularity in ("hour", "day"):
             report = c.get("/v1/billing/usage", params={"granularity": granularity}).json()
             assert {t["category"]: Decimal(t["credits"]) for t in report["totals"]}["trace_list_query"] == 2
-            assert Decimal(report["total_credits"]) == Decimal("2.4")
-            assert sum(Decimal(b["credits"]) for b in report["buckets"]) == Decimal("2.4")
+            assert Decimal(report["total_credits"]) == Decimal("2.4") + storage
+            assert sum(Decimal(b["credits"]) for b in report["buckets"]) == Decimal("2.4") + storage
         balance = c.get("/v1/billing/balance").json()
         assert (Decimal(balance["used"]), Decimal(balance["balance"]), balance["in_deficit"]) == (
-            Decimal("2.4"),
-            Decimal("-2.4"),
+            Decimal("2.4") + storage,
+            -(Decimal("2.4") + storage),
             True,
         )
         # The guard is off by default: a tenant in deficit is still served.
