@@ -34,6 +34,9 @@ export async function renderTrace(main, route, traceId) {
   const step = h("aside.step-panel", { "aria-label": "Step detail", hidden: true, id: "step" });
   const cardBox = h("aside.card.trace-card", { "aria-label": "TraceCard" }, loading("Loading the TraceCard"));
   let state = { view: null, span: null, tool: null };
+  // The TraceCard once loaded, and the view its links were drawn for (they open steps in that view).
+  let card = null;
+  let cardView = null;
 
   const select = (spanId) => setParams({ span: spanId });
   const drawTabs = () =>
@@ -84,9 +87,9 @@ export async function renderTrace(main, route, traceId) {
       if (span) renderStep(step, traceId, span, { onClose: () => setParams({ span: "" }) });
       else step.hidden = true;
     }
-    if (cardBox.dataset.view !== view && cardBox.dataset.loaded) {
-      renderCard(cardBox, JSON.parse(cardBox.dataset.loaded), traceId, view);
-      cardBox.dataset.view = view;
+    if (card && cardView !== view) {
+      renderCard(cardBox, card, traceId, view);
+      cardView = view;
     }
   };
 
@@ -114,10 +117,10 @@ export async function renderTrace(main, route, traceId) {
   // bench/ui_page.py reads this mark: the time from navigation to the first view on screen.
   performance.mark("clawtrace:first-view", { detail: { traceId, view } });
   get(`${base}/card`).then(
-    (card) => {
-      cardBox.dataset.loaded = JSON.stringify(card);
+    (loaded) => {
+      card = loaded;
       renderCard(cardBox, card, traceId, view);
-      cardBox.dataset.view = view;
+      cardView = view;
     },
     (e) => cardBox.replaceChildren(h("h2", {}, "TraceCard"), h("p.muted", {}, e instanceof ApiError && e.status === 404 ? "Not built yet: the next tick writes it." : e.message)),
   );
