@@ -48,8 +48,8 @@ from bench.common import (  # noqa: E402
     simulate_traffic,
 )
 
-TARGET_WORK_S = 6.5
-TARGET_COLD_S = 30.0
+TARGET_WORK_S = 5.0  # issue 14: tick work for ~10k new events at 1M
+TARGET_COLD_S = 15.0  # issue 14: a cold `clawtrace tick` process
 TARGET_RATIO = 1.1
 
 

@@ -16,6 +16,7 @@ from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
 from clawtrace_pipelines.assets.retries import TICK_RETRY
 from clawtrace_pipelines.assets.silver import TRANSLATOR, model_order_of
+from clawtrace_pipelines.assets.step_order import AFTER_READ_PATH
 from clawtrace_pipelines.lib.billing import BillingReport, run_billing
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.resources import LakehouseResource
@@ -54,6 +55,7 @@ def build_billing_models() -> dg.AssetsDefinition:
         select=BILLING_SELECTION,
         dagster_dbt_translator=TRANSLATOR,
         pool="lakehouse",
+        op_tags=AFTER_READ_PATH,
         retry_policy=TICK_RETRY,
     )
     def billing_models(

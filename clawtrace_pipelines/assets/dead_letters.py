@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from clawtrace_pipelines.assets.step_order import AFTER_READ_PATH
 from clawtrace_pipelines.core.tables import PG_TRACES, SILVER_DEAD_LETTERS
 from clawtrace_pipelines.lib.silver_dead_letters import dead_letters
 from clawtrace_pipelines.resources import LakehouseResource
@@ -20,6 +21,7 @@ _SHOWN = 20
     deps=[dg.AssetKey(PG_TRACES.name)],
     kinds={"python", "deltalake", "iceberg"},
     pool="lakehouse",
+    op_tags=AFTER_READ_PATH,
     check_specs=[
         dg.AssetCheckSpec(
             "no_dead_letters",

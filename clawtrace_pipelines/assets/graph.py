@@ -4,6 +4,7 @@
 import dagster as dg
 
 from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.step_order import READ_PATH
 from clawtrace_pipelines.core.tables import SILVER_TABLES
 from clawtrace_pipelines.resources import LakehouseResource
 
@@ -14,6 +15,7 @@ from clawtrace_pipelines.resources import LakehouseResource
     deps=[dg.AssetKey(spec.name) for spec in SILVER_TABLES if spec.name != "span_rollup"],
     kinds={"ladybug", "python"},
     pool="lakehouse",
+    op_tags=READ_PATH,
     retry_policy=TICK_RETRY,
     description="Tenant -[HAS_AGENT]-> Agent -[OWNS]-> Trace -[HAS_SPAN]-> Span -[CHILD_OF]-> Span, as an embedded "
     "LadybugDB graph (one snapshot per tenant) built from the same definition as the PuppyGraph schema. Each tick "

@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
 
 from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.step_order import READ_PATH
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
 from clawtrace_pipelines.resources import LakehouseResource
@@ -95,6 +96,7 @@ def build_silver_models() -> dg.AssetsDefinition:
         # in. A backfill of bronze hours queues every trace of those hours, so the same run (or the next tick)
         # recomputes them.
         pool="lakehouse",
+        op_tags=READ_PATH,
         retry_policy=TICK_RETRY,
     )
     def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:

@@ -169,6 +169,10 @@ def test_tick_job_materializes_bronze_with_metadata_and_passing_checks(tmp_path,
     job = build_definitions().resolve_job_def("lakehouse_tick")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert result.success
+    # What the API reads (silver, then the graph) runs before the steps no read waits on.
+    started = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    assert started[:3] == ["bronze_events", "silver_models", "graph"]
+    assert set(started[3:]) == {"billing_models", "silver_dead_letters"}
     (mat,) = [m for m in result.asset_materializations_for_node("bronze_events") if m.asset_key.path == ["events_all"]]
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert (meta["files"], meta["events_accepted"], meta["events_rejected"], meta["mode"]) == (1, 4, 0, "tick")

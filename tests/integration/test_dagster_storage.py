@@ -1,0 +1,115 @@
+"""The Dagster instance `make demo` and the daemon use (`dagster-instance.yaml`): Dagster's SQLite files in their
+usual place, written through an event log that reuses its engines, and a run queue polled every second."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+from clawtrace_pipelines.dagster_storage import _ENGINES_KEPT, ReusingSqliteEventLogStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def shipped_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster-instance.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="numbers")])
+def numbers() -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={"rows": 3}, check_results=[dg.AssetCheckResult(check_name="positive", passed=True)]
+    )
+
+
+def test_the_shipped_instance_polls_its_queue_every_second_and_reuses_engines(shipped_home):
+    with dg.DagsterInstance.from_config(str(shipped_home)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert isinstance(instance.event_log_storage, ReusingSqliteEventLogStorage)
+    # Where `storage: sqlite` would keep them, so a home keeps its history either way.
+    assert (shipped_home / "storage" / "history" / "runs" / "index.db").exists()
+
+
+def test_runs_written_through_it_read_back_with_dagsters_own_sqlite_storage(shipped_home):
+    with dg.DagsterInstance.from_config(str(shipped_home)) as instance:
+        result = dg.materialize([numbers], instance=instance)
+        assert result.success
+        written = len(instance.all_logs(result.run_id))
+    plain = shipped_home.parent / "plain_home"
+    plain.mkdir()
+    (plain / "dagster.yaml").write_text(f"storage:\n  sqlite:\n    base_dir: {shipped_home / 'storage'}\n")
+    with dg.DagsterInstance.from_config(str(plain)) as instance:
+        assert not isinstance(instance.event_log_storage, ReusingSqliteEventLogStorage)
+        assert len(instance.all_logs(result.run_id)) == written > 10
+        (mat,) = instance.fetch_materializations(dg.AssetKey("numbers"), limit=1).records
+        assert mat.asset_materialization is not None and mat.asset_materialization.metadata["rows"].value == 3
+        (check,) = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("numbers"), "positive"), limit=1
+        )
+        assert check.run_id == result.run_id
+
+
+def _engine_builds(monkeypatch) -> list[str]:
+    """Every engine built, by our storage or by its parent (whose `has_table` builds one per call)."""
+    import clawtrace_pipelines.dagster_storage as ours
+
+    built: list[str] = []
+    for module in (ours, sqlite_event_log):
+        real = module.create_engine
+
+        def counting(url, *args, _real=real, **kwargs):
+            built.append(str(url))
+            return _real(url, *args, **kwargs)
+
+        monkeypatch.setattr(module, "create_engine", counting)
+    return built
+
+
+def test_one_engine_per_file_and_the_checks_table_looked_up_once(tmp_path, monkeypatch):
+    storage = ReusingSqliteEventLogStorage(str(tmp_path / "runs"))
+    built = _engine_builds(monkeypatch)
+    key = dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")
+    for i in range(20):
+        storage.store_event(_check_planned("run-1", key, i))
+    # One for the run's file and one for the index; the checks table was already seen when the storage opened.
+    assert sorted(Path(url).name for url in built) == ["index.db", "run-1.db"], built
+    assert len(storage.get_logs_for_run("run-1")) == 20
+    assert len(storage.get_asset_check_execution_history(key, limit=50)) == 20
+
+
+def test_engines_kept_are_bounded(tmp_path):
+    storage = ReusingSqliteEventLogStorage(str(tmp_path / "runs"))
+    for i in range(_ENGINES_KEPT + 6):
+        with storage.run_connection(f"run-{i}") as conn:
+            conn.exec_driver_sql("select 1")
+    assert len(storage._engines) == _ENGINES_KEPT
+    assert "run-0" not in storage._engines and f"run-{_ENGINES_KEPT + 5}" in storage._engines
+    storage.dispose()
+    assert not storage._engines
+
+
+def _check_planned(run_id: str, key: dg.AssetCheckKey, i: int) -> dg.EventLogEntry:
+    from dagster._core.events import AssetCheckEvaluationPlanned, DagsterEvent, DagsterEventType
+
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value,
+        job_name="j",
+        event_specific_data=AssetCheckEvaluationPlanned(asset_key=key.asset_key, check_name=key.name),
+    )
+    return dg.EventLogEntry(
+        error_info=None,
+        level="DEBUG",
+        user_message=f"planned {i}",
+        run_id=run_id,
+        timestamp=1.0 + i,
+        dagster_event=event,
+    )
