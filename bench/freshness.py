@@ -265,12 +265,13 @@ def main() -> None:
             _wait_idle(home)
             _between_schedule_ticks(home, args.idle_s)
             tree = psutil.Process(daemon.pid)
+            sensor_before = len(_runs(home, **{"clawtrace/trigger": "arrival"}))
             runs_before, cpu_before, clock = len(_runs(home)), _tree_cpu_s(tree), time.monotonic()
             time.sleep(args.idle_s)
             idle_cpu = _tree_cpu_s(tree) - cpu_before
             idle_elapsed = time.monotonic() - clock
             idle_runs = len(_runs(home)) - runs_before
-            idle_sensor_runs = len(_runs(home, **{"clawtrace/trigger": "arrival"})) - len(ticks)
+            idle_sensor_runs = len(_runs(home, **{"clawtrace/trigger": "arrival"})) - sensor_before
     finally:
         daemon.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
