@@ -11,7 +11,6 @@ Connections are still opened per transaction (NullPool), as Dagster does: severa
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,27 +33,25 @@ class ReusingSqliteEventLogStorage(SqliteEventLogStorage):
     existence of its tables remembered once seen."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._engines_lock = threading.Lock()
+        self._engines: OrderedDict[str, Engine] = OrderedDict()  # read and changed under the parent's `_db_lock`
         self._tables_seen: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     def _engine(self, shard: str) -> Engine:
-        with self._engines_lock:
-            engine = self._engines.get(shard)
-            if engine is not None:
-                self._engines.move_to_end(shard)
-                return engine
-            engine = create_engine(
-                self.conn_string_for_shard(shard),
-                poolclass=NullPool,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-            )
-            self._engines[shard] = engine
-            if len(self._engines) > _ENGINES_KEPT:
-                _, oldest = self._engines.popitem(last=False)
-                oldest.dispose()
+        engine = self._engines.get(shard)
+        if engine is not None:
+            self._engines.move_to_end(shard)
             return engine
+        engine = create_engine(
+            self.conn_string_for_shard(shard),
+            poolclass=NullPool,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        )
+        self._engines[shard] = engine
+        if len(self._engines) > _ENGINES_KEPT:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -77,7 +74,7 @@ class ReusingSqliteEventLogStorage(SqliteEventLogStorage):
         return found
 
     def dispose(self) -> None:
-        with self._engines_lock:
+        with self._db_lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()

@@ -139,8 +139,7 @@ def budgeted_parser_class(base: Any, budget_exceeded: type[Exception]) -> Any:
 
         @property
         def _prev_comments(self) -> Any:
-            self._looked = True
-            prev = self._toks[self._index - 1] if self._index > 0 else None
+            prev = self._prev
             return prev.comments if prev else None
 
         @_prev_comments.setter
