@@ -93,21 +93,7 @@ def invoke_dbt(
     from dbt.cli.main import dbtRunner
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    target = target_path or default_target_path()
-    cli = [
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target / "logs"),
-        "--quiet",
-    ]
-    if vars:
-        cli += ["--vars", json.dumps(vars)]
+    cli = [*args, *_common_args(target_path or default_target_path(), vars)]
     with _LOCK:
         previous = os.environ.get(DATABASE_ENV)
         os.environ[DATABASE_ENV] = str(database)
@@ -123,6 +109,32 @@ def invoke_dbt(
     if result.exception is not None:
         raise DbtRunError(f"dbt {' '.join(args)} failed: {result.exception}") from result.exception
     return result
+
+
+def _common_args(target: Path, vars: dict[str, Any] | None) -> list[str]:
+    cli = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    cli += ["--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
+    return [*cli, "--vars", json.dumps(vars)] if vars else cli
+
+
+def warm_manifest(vars: dict[str, Any] | None = None) -> None:
+    """Parse the project now for the builds to come in this process (a run worker waiting for its run).
+
+    In a target folder of its own (`<default target>/warm`), under that folder's lock: a build running meanwhile
+    in another process holds the main folder's, and its partial-parse files must not be written under it. The
+    parsed manifest does not depend on the folder, only on what `_manifest_for` keys it by.
+    """
+    target = default_target_path() / "warm"
+    with work_database(target) as database, _LOCK:
+        previous = os.environ.get(DATABASE_ENV)
+        os.environ[DATABASE_ENV] = str(database)
+        try:
+            _manifest_for(_common_args(target, vars), database, vars)
+        finally:
+            if previous is None:
+                os.environ.pop(DATABASE_ENV, None)
+            else:
+                os.environ[DATABASE_ENV] = previous
 
 
 @contextmanager
@@ -157,7 +169,7 @@ def _manifest_for(common: list[str], database: Path, vars: dict[str, Any] | None
     """The parsed project for builds on `database` (parsed now if the project changed); caller holds _LOCK."""
     from dbt.cli.main import dbtRunner
 
-    key = (str(DBT_PROJECT_DIR), database.name, json.dumps(vars or {}, sort_keys=True), _newest_source_mtime())
+    key = (str(DBT_PROJECT_DIR), database.name, json.dumps(vars or {}, sort_keys=True), newest_source_mtime())
     if key not in _MANIFEST:
         # No manifest.json from this parse (about 0.3 s of a cold process): the build that follows writes it.
         parsed = dbtRunner().invoke(["parse", *common, "--no-write-json"])
@@ -181,7 +193,7 @@ def _release_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
 
 
-def _newest_source_mtime() -> float:
+def newest_source_mtime() -> float:
     """The latest modification time of anything dbt parses (models, macros, tests, project files)."""
     newest = 0.0
     for folder in ("models", "macros", "tests", "seeds"):
@@ -203,6 +215,6 @@ def ensure_manifest(target_path: Path | None = None) -> Path:
     # reloading definitions meanwhile must never read a half-written one.
     target = target_path or default_target_path() / "definitions"
     manifest = target / "manifest.json"
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
+    if not manifest.exists() or manifest.stat().st_mtime < newest_source_mtime():
         invoke_dbt(["parse"], database=target / "parse.duckdb", target_path=target)
     return manifest

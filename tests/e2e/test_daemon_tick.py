@@ -4,10 +4,6 @@ every check land in the instance's storage, readable by Dagster's own SQLite sto
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +13,7 @@ import dagster as dg
 from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.definitions import defs
+from tests.e2e.daemon import start_daemon
 from tests.factories import batch_path, ndjson, record, write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,21 +29,12 @@ def _arrival_runs(home: Path) -> list[dg.RunRecord]:
 
 def test_the_daemon_runs_an_arrival_tick_with_every_check_recorded(tmp_path, monkeypatch):
     lake, home = tmp_path / "lake", tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster-instance.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     events = [record(TENANT, AGENT, event_id=f"e-{i}", ts_ms=now_ms - 60_000 + i) for i in range(3)]
     write_raw(LakeStorage(Settings(lake=str(lake))), batch_path(TENANT, AGENT, now_ms), ndjson(events))
 
-    env = {**os.environ, "CLAWTRACE_LAKE": str(lake), "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1"}
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = start_daemon(lake, home)
     try:
         deadline = time.monotonic() + DEADLINE_S
         while not any(r.dagster_run.is_finished for r in _arrival_runs(home)):
