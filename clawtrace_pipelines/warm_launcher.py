@@ -1,14 +1,15 @@
 """The instance's run launcher: Dagster's default one, with a run worker started ahead of each run.
 
-`dagster-instance.yaml` sets it (`run_launcher: custom`). On `launch_run` (in the daemon, for runs from the
-queue: the sensor's, the schedules', the UI's) it hands the run to the warm worker of its code location
+`dagster-instance.yaml` sets it (`run_launcher`, by module and class). On `launch_run` (in the daemon, for runs from
+the queue: the sensor's, the schedules', the UI's) it hands the run to the warm worker of its code location
 (run_worker.py) over a Unix socket, then starts the next worker, which warms up while the run works. When no
 worker is ready (the daemon's first run, a second run at the same time, code changed on disk) the run goes
 Dagster's own way, through the code server. Either way the run is the same Dagster run: same events, same
 checks, same UI; an engine event says which way it went.
 
-Termination: the worker's pid is a run tag; `terminate` sends it SIGINT, which Dagster's run body turns into a
-clean interruption (as the code server's cancel does for its own workers).
+Termination: the worker's pid is a run tag; `terminate` sends it SIGINT, as the code server's cancel does for
+its own workers. Dagster's run body turns it into an interruption of the running step, which a step with a retry
+policy (every tick step) answers with a retry.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ class WarmRunLauncher(DefaultRunLauncher):
 
     def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
         super().__init__(inst_data=inst_data)
-        # The last worker started and not handed a run yet; the ones running a run (kept to reap them).
+        # The last worker started and not handed a run yet. Once handed one it is dropped: `subprocess` reaps
+        # dropped children that are still running when it starts the next one.
         self._spare: subprocess.Popen[bytes] | None = None
-        self._busy: list[subprocess.Popen[bytes]] = []
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Any) -> Self:
@@ -70,9 +71,7 @@ class WarmRunLauncher(DefaultRunLauncher):
             )
             super().launch_run(context)
         elif self._spare is not None and self._spare.pid == pid:
-            self._busy.append(self._spare)
             self._spare = None
-        self._busy = [w for w in self._busy if w.poll() is None]  # reaps the finished ones
         self._run_ids.add(run.run_id)
         origin = run.job_code_origin
         self._start_worker(path, target, origin.executable_path if origin else None)

@@ -94,18 +94,10 @@ def invoke_dbt(
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
     cli = [*args, *_common_args(target_path or default_target_path(), vars)]
-    with _LOCK:
-        previous = os.environ.get(DATABASE_ENV)
-        os.environ[DATABASE_ENV] = str(database)
-        try:
-            manifest = None if args[0] == "parse" else _manifest_for(cli[len(args) :], database, vars)
-            result = dbtRunner(manifest=manifest).invoke(cli)
-            _release_duckdb()
-        finally:
-            if previous is None:
-                os.environ.pop(DATABASE_ENV, None)
-            else:
-                os.environ[DATABASE_ENV] = previous
+    with _LOCK, _database_env(database):
+        manifest = None if args[0] == "parse" else _manifest_for(cli[len(args) :], database, vars)
+        result = dbtRunner(manifest=manifest).invoke(cli)
+        _release_duckdb()
     if result.exception is not None:
         raise DbtRunError(f"dbt {' '.join(args)} failed: {result.exception}") from result.exception
     return result
@@ -125,16 +117,22 @@ def warm_manifest(vars: dict[str, Any] | None = None) -> None:
     parsed manifest does not depend on the folder, only on what `_manifest_for` keys it by.
     """
     target = default_target_path() / "warm"
-    with work_database(target) as database, _LOCK:
-        previous = os.environ.get(DATABASE_ENV)
-        os.environ[DATABASE_ENV] = str(database)
-        try:
-            _manifest_for(_common_args(target, vars), database, vars)
-        finally:
-            if previous is None:
-                os.environ.pop(DATABASE_ENV, None)
-            else:
-                os.environ[DATABASE_ENV] = previous
+    with work_database(target) as database, _LOCK, _database_env(database):
+        _manifest_for(_common_args(target, vars), database, vars)
+
+
+@contextmanager
+def _database_env(database: Path) -> Iterator[None]:
+    """`$CLAWTRACE_DBT_DATABASE` (the profile's path) set to `database` for the block; caller holds _LOCK."""
+    previous = os.environ.get(DATABASE_ENV)
+    os.environ[DATABASE_ENV] = str(database)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(DATABASE_ENV, None)
+        else:
+            os.environ[DATABASE_ENV] = previous
 
 
 @contextmanager
