@@ -4,18 +4,20 @@ an idle hour costs.
     .venv/bin/python bench/freshness.py [--samples 20] [--rate-s 6] [--idle-s 120] [--workdir bench/out] [--keep]
 
 1. A fresh lake and Dagster home; a tenant, an agent (its ingest key) and a read key in the API database.
-2. `clawtrace serve` and `dagster-daemon run` (the sensor `lakehouse_tick_on_arrival` and the schedules, as
-   `make demo`'s `dagster dev` runs them) as child processes on 127.0.0.1.
+2. `clawtrace serve` and Dagster as child processes on 127.0.0.1: `dagster dev` as `make demo` runs it (`--dagster
+   dev`, the default: the webserver, the daemon with the sensor `lakehouse_tick_on_arrival` and the schedules, and
+   one code server they share), or `dagster-daemon run` alone (`--dagster daemon`: the daemon starts its own code
+   server, and replaces it each time it reloads the workspace, every 60 s).
 3. A warm-up trace (the daemon's first evaluation, the first run's imports), then a steady stream: a new run every
    `--rate-s` seconds whatever the pipeline is doing, `--samples` runs in all. Each is a session of four events
    POSTed one per request the way the plugin sends them (`--event-gap-s` apart). A run's clock starts when its last
    POST is answered and stops when `GET /v1/traces/{id}` answers 200 with every event counted. Runs that arrive
    while a tick works wait for the next one: the sensor coalesces them.
 4. Idle: once no tick is queued or running, `--idle-s` seconds with no traffic. It counts the runs the sensor
-   launched (it must launch none) and the CPU time of the daemon's process tree (its code servers and any run they
-   start included), scaled to an hour. Then one `clawtrace tick` on the idle lake, as the 3-minute schedule runs
-   20 times an hour: its CPU time and the work its steps report. An idle hour = the daemon's idle CPU + 20 idle
-   ticks; the schedule-only path had the same 20 ticks and a daemon without the sensor.
+   launched (it must launch none) and the CPU time of Dagster's process tree (its code servers and any run they
+   start included), scaled to an hour, and by process. Then one `clawtrace tick` on the idle lake, as the 3-minute
+   schedule runs 20 times an hour: its CPU time and the work its steps report. An idle hour = Dagster's idle CPU +
+   20 idle ticks.
 
 Prints one JSON object on its last line.
 """
@@ -147,14 +149,25 @@ def stream(agent: Agent, samples: int, rate_s: float, gap_s: float) -> list[floa
     return [r for r in results if r is not None]
 
 
-def _tree_cpu_s(root: psutil.Process) -> float:
-    """CPU seconds of a process and its live descendants, with the children each of them has reaped."""
-    total = 0.0
+def _tree_cpu_s(root: psutil.Process) -> dict[int, tuple[str, float]]:
+    """CPU seconds of a process and each live descendant, with the children each of them has reaped, by pid (with
+    a label from its command line: the daemon, a code server, a run worker)."""
+    cpu: dict[int, tuple[str, float]] = {}
     for proc in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    return total
+            words = [Path(w).name for w in proc.cmdline()[1:] if not w.startswith("-")][:3]
+            cpu[proc.pid] = (" ".join(words), t.user + t.system + t.children_user + t.children_system)
+    return cpu
+
+
+def _cpu_spent(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each process of the tree spent between two readings, by "label (pid)"."""
+    return {
+        f"{label} ({pid})": round(cpu - before.get(pid, (label, 0.0))[1], 2)
+        for pid, (label, cpu) in after.items()
+        if cpu - before.get(pid, (label, 0.0))[1] > 0.005
+    }
 
 
 def _runs(dagster_home: Path, **tags: str) -> list[Any]:
@@ -224,6 +237,12 @@ def main() -> None:
         default=120.0,
         help="The idle window (at most 170 s: it fits between two scheduled ticks)",
     )
+    parser.add_argument(
+        "--dagster",
+        choices=("dev", "daemon"),
+        default="dev",
+        help="`dagster dev` as `make demo` runs it, or `dagster-daemon run` alone",
+    )
     parser.add_argument("--workdir", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -246,8 +265,13 @@ def main() -> None:
 
     env = {**os.environ, "CLAWTRACE_LAKE": str(lake), "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1"}
     port = free_port()
+    workspace = str(ROOT / "workspace.yaml")
+    if args.dagster == "dev":
+        command = [str(BIN / "dagster"), "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(free_port())]
+    else:
+        command = [str(BIN / "dagster-daemon"), "run", "-w", workspace]
     daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        command,
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -268,7 +292,8 @@ def main() -> None:
             sensor_before = len(_runs(home, **{"clawtrace/trigger": "arrival"}))
             runs_before, cpu_before, clock = len(_runs(home)), _tree_cpu_s(tree), time.monotonic()
             time.sleep(args.idle_s)
-            idle_cpu = _tree_cpu_s(tree) - cpu_before
+            idle_by_process = _cpu_spent(cpu_before, _tree_cpu_s(tree))
+            idle_cpu = sum(idle_by_process.values())
             idle_elapsed = time.monotonic() - clock
             idle_runs = len(_runs(home)) - runs_before
             idle_sensor_runs = len(_runs(home, **{"clawtrace/trigger": "arrival"})) - sensor_before
@@ -288,6 +313,7 @@ def main() -> None:
             "bench": "freshness",
             "samples": len(samples),
             "rate_s": args.rate_s,
+            "dagster": args.dagster,
             "load_avg_before_after": [round(load_before, 1), round(load_after, 1)],
             "warmup_s": round(warmup, 2),
             "freshness_p50_s": round(statistics.median(samples), 2),
@@ -301,6 +327,7 @@ def main() -> None:
             "idle_runs_in_window": idle_runs,
             "idle_daemon_cpu_s": round(idle_cpu, 2),
             "idle_daemon_cpu_s_per_hour": round(daemon_hour, 1),
+            "idle_daemon_cpu_s_by_process": idle_by_process,
             "idle_tick_wall_s": round(tick["wall_s"], 2),
             "idle_tick_cpu_s": round(tick["cpu_s"], 2),
             "idle_tick_work_s": round(tick["work_s"], 3),

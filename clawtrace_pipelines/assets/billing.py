@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
-from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
 from clawtrace_pipelines.assets.silver import TRANSLATOR, model_order_of
 from clawtrace_pipelines.assets.step_order import AFTER_READ_PATH
 from clawtrace_pipelines.lib.billing import BillingReport, run_billing
@@ -62,7 +62,8 @@ def build_billing_models() -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: BillingConfig, lakehouse: LakehouseResource
     ) -> Iterator[Any]:
         """Add the new metered actions and grants exactly once, recompute the hours and balances they change."""
-        report = run_billing(lakehouse.settings(), reconcile=config.reconcile)
+        with unless_terminated(context):
+            report = run_billing(lakehouse.settings(), reconcile=config.reconcile)
         context.log.info(f"billing: {report.metadata()}")
         # Dagster wants a multi-asset's materializations in dependency order.
         for key in sorted(context.selected_asset_keys, key=lambda k: order.get(k.path[-1], len(order))):

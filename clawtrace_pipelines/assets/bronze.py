@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
 from clawtrace_pipelines.checks import event_ids_unique, files_reconcile
 from clawtrace_pipelines.core.tables import EVENTS_ALL, EVENTS_REJECTED, PROCESSED_FILES
 from clawtrace_pipelines.lib.bronze import run_bronze
@@ -80,7 +80,8 @@ def bronze_events(context: dg.AssetExecutionContext, config: BronzeConfig, lakeh
     if context.has_partition_key_range:
         key_range = context.partition_key_range
         hours = partition_hours(key_range.start, key_range.end)
-    report = run_bronze(settings, reconcile=config.reconcile, hours=hours, run_id=context.run.run_id)
+    with unless_terminated(context):
+        report = run_bronze(settings, reconcile=config.reconcile, hours=hours, run_id=context.run.run_id)
     context.log.info(
         f"bronze {report.mode}: {report.files} files, {report.accepted} new events, {report.rejected} rejected, "
         f"{report.shadow_duplicates} shadow duplicates, {report.duplicates} duplicates in {report.seconds:.2f}s"

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
 from clawtrace_pipelines.assets.step_order import READ_PATH
 from clawtrace_pipelines.core.tables import SILVER_TABLES
 from clawtrace_pipelines.resources import LakehouseResource
@@ -30,7 +30,8 @@ def graph(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg
         return dg.MaterializeResult(metadata={"engine": "bolt", "traces": 0})
     from clawtrace_pipelines.lib.graph_update import run_graph_update
 
-    report = run_graph_update(settings)
+    with unless_terminated(context):
+        report = run_graph_update(settings)
     metadata = {"engine": "embedded", **report.metadata()}
     context.log.info(f"graph: {metadata}")
     return dg.MaterializeResult(metadata=metadata)

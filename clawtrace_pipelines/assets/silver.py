@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
 
-from clawtrace_pipelines.assets.retries import TICK_RETRY
+from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
 from clawtrace_pipelines.assets.step_order import READ_PATH
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
@@ -103,7 +103,8 @@ def build_silver_models() -> dg.AssetsDefinition:
         """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
         in-process; publish traces, spans, edges, agents, tenants, the rollup and the gold tables."""
         settings = lakehouse.settings()
-        report = run_silver(settings)
+        with unless_terminated(context):
+            report = run_silver(settings)
         context.log.info(
             f"silver {report.mode}: {report.traces} traces ({report.dead_lettered} dead-lettered), "
             f"{report.events_read} events, {sum(report.rows_written.values())} rows written in {report.seconds:.2f}s"

@@ -19,8 +19,9 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def invoke_dbt(
     database: Path,
     target_path: Path | None = None,
     vars: dict[str, Any] | None = None,
+    callbacks: Sequence[Callable[[Any], None]] = (),
 ) -> Any:
     """Run `dbt <args>` on `database` and return the `dbtRunnerResult`.
 
@@ -83,24 +85,53 @@ def invoke_dbt(
         database: the DuckDB file the models read their `staged` sources from and write into.
         target_path: dbt's target folder (compiled SQL, manifest, run results); default `default_target_path()`.
         vars: dbt `--vars`.
+        callbacks: called with each of dbt's events (`EventMsg`), in dbt's threads.
 
     Returns:
         The runner's result; `.result` holds per-node results for run/build/test.
 
     Raises:
+        KeyboardInterrupt: SIGINT came (a terminated run), after dbt cancelled its queries and stopped its threads.
         DbtRunError: dbt raised, or returned no result (compile or parse error).
     """
     from dbt.cli.main import dbtRunner
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
     cli = [*args, *_common_args(target_path or default_target_path(), vars)]
-    with _LOCK, _database_env(database):
+    with _LOCK, _database_env(database), _sigint_as_keyboard_interrupt():
         manifest = None if args[0] == "parse" else _manifest_for(cli[len(args) :], database, vars)
-        result = dbtRunner(manifest=manifest).invoke(cli)
+        result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(cli)
         _release_duckdb()
+    _raise_interrupt(result.exception)
     if result.exception is not None:
         raise DbtRunError(f"dbt {' '.join(args)} failed: {result.exception}") from result.exception
     return result
+
+
+@contextmanager
+def _sigint_as_keyboard_interrupt() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in the block (in the main thread, where signals are handled).
+
+    That is what dbt's own Ctrl-C path catches: it cancels the open queries and joins its node threads, then
+    raises it again. A Dagster run's handler raises DagsterExecutionInterruptedError instead, which dbt does not
+    catch: terminating a run during a build left dbt's threads running while the step went on.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield  # no handler can be set here, or the current one is not Python's to restore
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _raise_interrupt(exception: BaseException | None) -> None:
+    """dbtRunner returns every exception, an interrupt too: raise that one as it is, so the step ends interrupted.
+    Wrapped in DbtRunError it was a failure, which the tick's retry policy retried."""
+    if exception is not None and not isinstance(exception, Exception):
+        raise exception
 
 
 def _common_args(target: Path, vars: dict[str, Any] | None) -> list[str]:
@@ -171,6 +202,7 @@ def _manifest_for(common: list[str], database: Path, vars: dict[str, Any] | None
     if key not in _MANIFEST:
         # No manifest.json from this parse (about 0.3 s of a cold process): the build that follows writes it.
         parsed = dbtRunner().invoke(["parse", *common, "--no-write-json"])
+        _raise_interrupt(parsed.exception)
         if parsed.exception is not None or parsed.result is None:
             raise DbtRunError(f"dbt parse failed: {parsed.exception}") from parsed.exception
         # One manifest per work-file name (silver's and billing's builds alternate); a stale one goes.

@@ -5,6 +5,7 @@ xdist worker): a worker watching code must not see another test's changes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
@@ -78,6 +80,19 @@ def lake_and_daemon(tmp_path, monkeypatch) -> Iterator[tuple[Lake, subprocess.Po
         daemon.wait(timeout=60)
 
 
+def _wait_for_warm_worker(daemon: subprocess.Popen[bytes]) -> None:
+    """Until the worker the first tick's launch started listens (on a slow host it can still be warming up)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        assert daemon.poll() is None, "the daemon exited"
+        assert time.monotonic() < deadline, "no warm worker listened"
+        workers = [p for p in psutil.Process(daemon.pid).children() if "clawtrace_pipelines.run_worker" in p.cmdline()]
+        sockets = [Path(p.cmdline()[p.cmdline().index("--socket") + 1]) for p in workers]
+        if any(path.exists() for path in sockets):
+            return
+        time.sleep(0.2)
+
+
 def _engine_messages(home: Path, run_id: str) -> list[str]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         return [e.message or "" for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
@@ -91,6 +106,7 @@ def test_the_second_tick_runs_in_the_worker_the_first_one_started(lake_and_daemo
     lake, daemon = lake_and_daemon
     lake.land()
     lake.wait_for("the first tick", _finished(1), daemon)
+    _wait_for_warm_worker(daemon)
     lake.land()
     first, second = lake.wait_for("the second tick", _finished(2), daemon)[:2]
 
@@ -226,3 +242,46 @@ def test_terminate_interrupts_the_worker_that_has_the_run(tmp_path, monkeypatch)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELING
     assert worker.wait(timeout=30) == 0
     assert marker.read_text() == "SIGINT"
+
+
+def _dbt_nodes_started(target: Path) -> int:
+    log = target / "logs" / "dbt.log"
+    return log.read_text(errors="replace").count("Began running node") if log.exists() else 0
+
+
+def test_terminating_a_tick_in_its_dbt_build_cancels_it_without_a_retry_and_the_worker_exits(tmp_path, monkeypatch):
+    target = tmp_path / "dbt_target"
+    monkeypatch.setenv("CLAWTRACE_DBT_TARGET", str(target))  # the daemon's runs write their dbt.log here
+    lake = Lake(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(lake.home))
+    daemon = start_daemon(lake.lake, lake.home)
+    try:
+        lake.land()
+        lake.wait_for("the first tick", _finished(1), daemon)
+        _wait_for_warm_worker(daemon)
+        nodes_before = _dbt_nodes_started(target)
+        lake.land()
+        run = lake.wait_for("the second tick's dbt build", lambda runs: len(runs) > 1, daemon)[1]
+        deadline = time.monotonic() + DEADLINE_S
+        while _dbt_nodes_started(target) == nodes_before:
+            assert time.monotonic() < deadline, "the second tick's dbt build never started"
+            time.sleep(0.1)
+        with dg.DagsterInstance.from_config(str(lake.home)) as instance:
+            tags = instance.get_run_by_id(run.run_id).tags
+            assert WORKER_PID_TAG in tags, _engine_messages(lake.home, run.run_id)
+            pid = int(tags[WORKER_PID_TAG])
+            assert instance.run_launcher.terminate(run.run_id)
+        run = lake.wait_for("the terminated tick", _finished(2), daemon)[1]
+        assert run.status == dg.DagsterRunStatus.CANCELED
+        with dg.DagsterInstance.from_config(str(lake.home)) as instance:
+            assert instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
+            failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+            successes = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+        # Billing, which does not depend on silver, fails at its start: a canceling run does no more work.
+        assert sorted(e.step_key for e in failures) == ["billing_models", "silver_models"]
+        assert [e.step_key for e in successes] == ["bronze_events"]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(timeout=60)  # raises TimeoutExpired if the worker goes on
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
