@@ -1,7 +1,8 @@
 """Freshness: seconds from a run's last accepted ingest POST to the trace being complete through the API, and what
 an idle hour costs.
 
-    .venv/bin/python bench/freshness.py [--samples 20] [--rate-s 6] [--idle-s 120] [--workdir bench/out] [--keep]
+    .venv/bin/python bench/freshness.py [--samples 20] [--rate-s 6] [--idle-s 120] [--dagster dev|daemon]
+                                        [--workdir bench/out] [--keep]
 
 1. A fresh lake and Dagster home; a tenant, an agent (its ingest key) and a read key in the API database.
 2. `clawtrace serve` and Dagster as child processes on 127.0.0.1: `dagster dev` as `make demo` runs it (`--dagster

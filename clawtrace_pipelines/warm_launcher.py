@@ -8,8 +8,9 @@ Dagster's own way, through the code server. Either way the run is the same Dagst
 checks, same UI; an engine event says which way it went.
 
 Termination: the worker's pid is a run tag; `terminate` sends it SIGINT, as the code server's cancel does for
-its own workers. Dagster's run body turns it into an interruption of the running step, which a step with a retry
-policy (every tick step) answers with a retry.
+its own workers. Dagster's run body turns it into an interruption of the running step, which Dagster would answer
+with a retry under the step's retry policy; the tick steps' `unless_terminated` (assets/retries.py) fails them
+for good instead, and the run ends CANCELED.
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ def _sigint_as_keyboard_interrupt() -> Iterator[None]:
 
 
 def _raise_interrupt(exception: BaseException | None) -> None:
-    """dbtRunner returns every exception, an interrupt too: raise that one as it is, so the step ends interrupted.
-    Wrapped in DbtRunError it was a failure, which the tick's retry policy retried."""
+    """dbtRunner returns every exception, an interrupt too: raise that one as it is, so the step sees an interrupt
+    (which `unless_terminated` tells apart from a failure), not a DbtRunError."""
     if exception is not None and not isinstance(exception, Exception):
         raise exception
 
