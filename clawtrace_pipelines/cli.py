@@ -134,6 +134,9 @@ def tick(
     lake: LakeOpt = None,
     table_format: FormatOpt = None,
     reconcile: Annotated[bool, typer.Option(help="Also sweep the whole raw zone")] = False,
+    every_test: Annotated[
+        bool, typer.Option(help="Build every dbt data test on its own, not in each model's row contract")
+    ] = False,
 ) -> None:
     """Run one tick in-process: every layer picks up what is new since the last tick."""
     _apply_overrides(lake, table_format)
@@ -141,6 +144,7 @@ def tick(
         {
             "ops": {
                 "bronze_events": {"config": {"reconcile": reconcile}},
+                "silver_models": {"config": {"every_test": every_test}},
                 "billing_models": {"config": {"reconcile": reconcile}},
             }
         }

@@ -24,11 +24,12 @@ daily_reconcile = dg.ScheduleDefinition(
     run_config={
         "ops": {
             "bronze_events": {"config": {"reconcile": True}},
+            "silver_models": {"config": {"every_test": True}},
             "billing_models": {"config": {"reconcile": True}},
         }
     },
     description="A tick that also lists the whole raw zone (events, metering, grants), for files no arrival "
-    "record or window listing saw.",
+    "record or window listing saw, and builds every dbt data test on its own rather than in row contracts.",
 )
 
 daily_maintenance = dg.ScheduleDefinition(

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Self
 
@@ -50,8 +51,8 @@ class WarmRunLauncher(DefaultRunLauncher):
 
     def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
         super().__init__(inst_data=inst_data)
-        # The last worker started and not handed a run yet. Once handed one it is dropped: `subprocess` reaps
-        # dropped children that are still running when it starts the next one.
+        # The last worker started and not handed a run yet. Once handed one, a thread waits for it: otherwise it
+        # would stay a zombie after its run until `subprocess` next starts a process in this daemon.
         self._spare: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -72,7 +73,8 @@ class WarmRunLauncher(DefaultRunLauncher):
             )
             super().launch_run(context)
         elif self._spare is not None and self._spare.pid == pid:
-            self._spare = None
+            worker, self._spare = self._spare, None
+            threading.Thread(target=worker.wait, name=f"reap-run-worker-{pid}", daemon=True).start()
         self._run_ids.add(run.run_id)
         origin = run.job_code_origin
         self._start_worker(path, target, origin.executable_path if origin else None)

@@ -17,6 +17,7 @@ from dagster_dbt.asset_utils import get_asset_check_key_for_test, get_node
 
 from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
 from clawtrace_pipelines.assets.step_order import READ_PATH
+from clawtrace_pipelines.lib import row_contracts
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
 from clawtrace_pipelines.lib.silver import SilverReport, run_silver
 from clawtrace_pipelines.resources import LakehouseResource
@@ -56,6 +57,12 @@ class SilverTranslator(DagsterDbtTranslator):
 
 
 TRANSLATOR = SilverTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+class SilverConfig(dg.Config):
+    every_test: bool = False
+    """Build every data test on its own, not each model's single-model tests in its row contract (the daily
+    reconcile tick sets it; both block every publish, see lib/row_contracts.py)."""
 
 
 def model_order_of(manifest: Mapping[str, Any]) -> dict[str, int]:
@@ -99,12 +106,14 @@ def build_silver_models() -> dg.AssetsDefinition:
         op_tags=READ_PATH,
         retry_policy=TICK_RETRY,
     )
-    def silver_models(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> Iterator[Any]:
+    def silver_models(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource, config: SilverConfig
+    ) -> Iterator[Any]:
         """Recompute the traces bronze queued (new events, or every trace of backfilled hours) with dbt
         in-process; publish traces, spans, edges, agents, tenants, the rollup and the gold tables."""
         settings = lakehouse.settings()
         with unless_terminated(context):
-            report = run_silver(settings)
+            report = run_silver(settings, every_test=config.every_test)
         context.log.info(
             f"silver {report.mode}: {report.traces} traces ({report.dead_lettered} dead-lettered), "
             f"{report.events_read} events, {sum(report.rows_written.values())} rows written in {report.seconds:.2f}s"
@@ -163,8 +172,17 @@ def _check_results(
         return keyed
 
     outcomes, set_aside = by_check(report.nodes), by_check(report.failed_nodes)
+    # A test folded into its model's row contract ran as a branch of it: it reports the contract's outcome.
+    contract_of = {
+        key: contract
+        for test, contract in row_contracts.covered_by(manifest).items()
+        if (key := get_asset_check_key_for_test(manifest, TRANSLATOR, test, None)) is not None
+    }
     for key in context.selected_asset_check_keys:
         node, failed = outcomes.get(key), set_aside.get(key)
+        ran_in = {}
+        if node is None and key in contract_of and contract_of[key] in report.nodes:
+            node, ran_in = report.nodes[contract_of[key]], {"ran_in": contract_of[key]}
         if failed is not None:
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key,
@@ -193,6 +211,6 @@ def _check_results(
                 check_name=key.name,
                 passed=node.status == "pass",
                 severity=dg.AssetCheckSeverity.WARN if node.status == "warn" else dg.AssetCheckSeverity.ERROR,
-                metadata={"ran": True, "dbt_status": node.status, "failing_rows": node.failures},
+                metadata={"ran": True, "dbt_status": node.status, "failing_rows": node.failures, **ran_in},
                 description=node.message,
             )

@@ -52,6 +52,7 @@ def run_silver(
     full: bool = False,
     chunk_traces: int = 10_000,
     keep_workdir: Path | None = None,
+    every_test: bool = False,
 ) -> SilverReport:
     """Recompute silver rows for the queued traces (a tick), plus every trace with events in `hours` (a
     backfill) or every trace of the lake (`full`).
@@ -62,6 +63,8 @@ def run_silver(
         full: recompute every trace.
         chunk_traces: traces per dbt build (bounds memory on big backfills).
         keep_workdir: copy the last work database here (debugging, tests).
+        every_test: build every data test on its own (the daily reconcile tick) rather than each model's
+            single-model tests in its row contract (lib/row_contracts.py); either way every test blocks.
 
     Returns:
         The run's counts and the dbt node results. A trace that fails a blocking test is dead-lettered and
@@ -93,7 +96,7 @@ def run_silver(
             order = pc.sort_indices(traces, sort_keys=[("min_ts_ms", "ascending"), ("tenant_id", "ascending")])
             traces = traces.take(order)
             for offset in range(0, traces.num_rows, chunk_traces):
-                chunk = ChunkBuilder(settings, report, counts, keep_workdir, needed)
+                chunk = ChunkBuilder(settings, report, counts, keep_workdir, needed, every_test)
                 chunk.process(traces.slice(offset, chunk_traces))
                 seen.extend(chunk.seen)
                 dead.extend(chunk.dead)

@@ -17,15 +17,19 @@ from clawtrace_pipelines.core.lake import open_table
 from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
-from clawtrace_pipelines.lib import silver_dead_letters
+from clawtrace_pipelines.lib import row_contracts, silver_dead_letters
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
+from clawtrace_pipelines.lib.row_contracts import tick_exclusions
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
 from clawtrace_pipelines.lib.silver_pending import event_keys, touched_traces, trace_keys
 from clawtrace_pipelines.lib.silver_publish import Journal, Publication, PublishCounts, moved_traces
 from clawtrace_pipelines.lib.silver_report import SilverReport, record_nodes
 from clawtrace_pipelines.lib.silver_stage import SilverInputs, read_inputs
 
-DBT_BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
+# Every data test on its own (the daily reconcile tick), and a tick's build: the single-model tests folded into
+# each model's row contract (lib/row_contracts.py).
+DBT_BUILD_EVERY_TEST = ["build", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
+DBT_BUILD = [*DBT_BUILD_EVERY_TEST, *tick_exclusions()]  # more values of the same --exclude
 # Rounds of "dead-letter what the failing rows name, build the rest" before halving the traces instead.
 MAPPED_ROUNDS = 3
 
@@ -47,8 +51,10 @@ class ChunkBuilder:
         counts: PublishCounts,
         keep_workdir: Path | None,
         needed: pa.Array,
+        every_test: bool = False,
     ) -> None:
         self.settings = settings
+        self.every_test = every_test
         self.report = report
         self.counts = counts
         self.keep_workdir = keep_workdir
@@ -101,12 +107,16 @@ class ChunkBuilder:
             inputs.write(database)
             self.report.stage_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
-            result = invoke_dbt(DBT_BUILD, database=database, vars=dbt_vars(self.settings))
-            self.report.dbt_seconds += time.perf_counter() - t1
+            build = DBT_BUILD_EVERY_TEST if self.every_test else DBT_BUILD
+            result = invoke_dbt(build, database=database, vars=dbt_vars(self.settings))
             self.report.builds += 1
             failed = silver_dead_letters.failed_nodes(result)
+            failed, checks = row_contracts.expand(database, failed, dbt_vars(self.settings))
+            self.report.dbt_seconds += time.perf_counter() - t1
             if failed or not result.success:
                 record_nodes(result, self.report.failed_nodes, only_failed=True)
+                if checks is not None:
+                    record_nodes(checks, self.report.failed_nodes, only_failed=True)
                 failures = silver_dead_letters.traces_of_failures(database, failed)
                 first = failed[0] if failed else None
                 return _Built(None, failures, None if first is None else silver_dead_letters.failure_of(first))

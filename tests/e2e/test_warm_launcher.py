@@ -118,6 +118,9 @@ def test_the_second_tick_runs_in_the_worker_the_first_one_started(lake_and_daemo
     assert f"[WarmRunLauncher] Handed to a warm run worker (pid {pid})." in messages
     # Dagster's own run body reports the process it executes in: the worker's.
     assert f"Started process for run (pid: {pid})." in messages
+    # Its run done, the worker exits and the daemon reaps it: no zombie left behind until the next launch.
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(int(pid)).wait(timeout=60)  # raises TimeoutExpired while it runs or is a zombie
     with dg.DagsterInstance.from_config(str(lake.home)) as instance:
         logs = instance.all_logs(second.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     evaluations = [e.dagster_event.asset_check_evaluation_data for e in logs if e.dagster_event]
