@@ -15,12 +15,18 @@
 {%- set kinds = var("row_contract_tests") -%}
 {%- set checks = [] -%}
 {%- if execute -%}
-  {%- set owner = graph.nodes.values() | selectattr("resource_type", "equalto", "model")
-      | selectattr("alias", "equalto", model.identifier) | list -%}
-  {%- set owner_id = owner[0].unique_id if owner else none -%}
+  {#- The tested model or source: the one relation of that schema and name. -#}
+  {%- set owner = namespace(id=none) -%}
+  {%- for node in graph.nodes.values() if node.resource_type == "model" and node.alias == model.identifier
+      and node.schema == model.schema -%}
+    {%- set owner.id = node.unique_id -%}
+  {%- endfor -%}
+  {%- for node in graph.sources.values() if node.identifier == model.identifier and node.schema == model.schema -%}
+    {%- set owner.id = node.unique_id -%}
+  {%- endfor -%}
   {%- for node in graph.nodes.values() | sort(attribute="unique_id") -%}
     {%- set meta = node.test_metadata or {} -%}
-    {%- if node.resource_type == "test" and meta.name in kinds and node.depends_on.nodes == [owner_id] -%}
+    {%- if node.resource_type == "test" and meta.name in kinds and node.depends_on.nodes == [owner.id] -%}
       {%- set cfg = node.config -%}
       {%- if cfg.severity | lower != "error" or cfg.where or cfg.limit
           or cfg.fail_calc != "count(*)" or cfg.error_if != "!= 0" -%}
@@ -31,8 +37,8 @@
       {%- for key, value in meta.kwargs.items() if key != "model" -%}
         {%- do arguments.update({key: value}) -%}
       {%- endfor -%}
-      {%- set namespace = dbt if ("macro.dbt.test_" ~ meta.name) in node.depends_on.macros else context[project_name] -%}
-      {%- do checks.append((node.unique_id, namespace["test_" ~ meta.name](model=model, **arguments))) -%}
+      {%- set package = dbt if ("macro.dbt.test_" ~ meta.name) in node.depends_on.macros else context[project_name] -%}
+      {%- do checks.append((node.unique_id, package["test_" ~ meta.name](model=model, **arguments))) -%}
     {%- endif -%}
   {%- endfor -%}
 {%- endif -%}

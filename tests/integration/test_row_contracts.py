@@ -1,0 +1,122 @@
+"""Row contracts (lib/row_contracts.py, dbt/tests/generic/row_contract.sql) against every test on its own, on a
+real work database from a real tick: the same checks fail either way, whichever violations are planted."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from clawtrace_pipelines.core.lake.storage import LakeStorage
+from clawtrace_pipelines.core.settings import Settings
+from clawtrace_pipelines.lib import row_contracts
+from clawtrace_pipelines.lib.bronze import run_bronze
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest, invoke_dbt, work_database
+from clawtrace_pipelines.lib.silver import run_silver
+from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
+from tests.factories import batch_path, ndjson, write_raw
+from tests.fixtures.golden import events as golden
+
+ARRIVED = datetime(2026, 3, 10, 9, 40, tzinfo=UTC)
+NOW = datetime(2026, 3, 10, 10, tzinfo=UTC)
+TESTS = ["test", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The work database of one tick over the golden files, every model built (kept after its build)."""
+    root = tmp_path_factory.mktemp("contracts")
+    settings = Settings(lake=str(root / "lake"), table_format="delta")
+    storage = LakeStorage(settings)
+    for agent, name, records in golden.RAW_FILES:
+        write_raw(storage, batch_path(golden.TENANT, agent, golden.T0, name), ndjson(records), arrived=ARRIVED)
+    run_bronze(settings, now=NOW)
+    report = run_silver(settings, keep_workdir=root / "work")
+    assert report.dead_lettered == 0 and report.builds == 1
+    return root / "work" / "silver.duckdb"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return json.loads(ensure_manifest().read_text())
+
+
+def _silver_tests(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The data tests of the tick's silver build (not billing's)."""
+    return {
+        uid: node
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and not any(
+            (manifest["nodes"].get(parent) or manifest["sources"][parent])["fqn"][1] == "billing"
+            for parent in node["depends_on"]["nodes"]
+        )
+    }
+
+
+def _kind(node: dict[str, Any]) -> str:
+    return str((node.get("test_metadata") or {}).get("name"))
+
+
+def _plant(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any], node: dict[str, Any]) -> None:
+    """Make one row of the tested model violate `node`'s check."""
+    table = f'main."{manifest["nodes"][node["depends_on"]["nodes"][0]]["alias"]}"'
+    kwargs, kind = node["test_metadata"]["kwargs"], _kind(node)
+    first_row = f"rowid = (SELECT min(rowid) FROM {table})"
+    if kind == "not_null":
+        con.execute(f'UPDATE {table} SET "{kwargs["column_name"]}" = NULL WHERE {first_row}')
+    elif kind == "non_negative":
+        con.execute(f'UPDATE {table} SET "{kwargs["column_name"]}" = -1 WHERE {first_row}')
+    elif kind == "accepted_values":
+        values = kwargs["values"]
+        other = max(values) + 1 if all(isinstance(v, int) for v in values) else "'not-an-accepted-value'"
+        con.execute(f'UPDATE {table} SET "{kwargs["column_name"]}" = {other} WHERE {first_row}')
+    else:  # unique, unique_key: a copy of a row
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
+
+
+def _failing(database: Path, args: list[str]) -> tuple[set[str], set[str]]:
+    """(unique_ids of the failed checks after row contracts are expanded, unique_ids of every test run)."""
+    result = invoke_dbt(args, database=database)
+    failed, _ = row_contracts.expand(database, failed_nodes(result), None)
+    return {run.node.unique_id for run in failed}, {run.node.unique_id for run in result.result}
+
+
+def test_every_folded_test_of_the_tick_build_is_run_by_its_models_contract(manifest) -> None:
+    tests = _silver_tests(manifest)
+    folded = {uid for uid, node in tests.items() if _kind(node) in row_contracts.folded_kinds()}
+    covered = row_contracts.covered_by(manifest)
+    assert len(folded) > 100, "the tick's build folds the single-model tests of every silver and gold model"
+    assert folded <= set(covered), sorted(folded - set(covered))
+    assert all(_kind(manifest["nodes"][contract]) == "row_contract" for contract in covered.values())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_contracts_fail_exactly_the_checks_that_fail_on_their_own(built, manifest, seed) -> None:
+    tests = _silver_tests(manifest)
+    rng = random.Random(seed)
+    planted = []
+    for kind in row_contracts.folded_kinds():
+        candidates = sorted(uid for uid, node in tests.items() if _kind(node) == kind)
+        planted.append(tests[rng.choice(candidates)])
+    with work_database() as database:
+        shutil.copy(built, database)
+        con = duckdb.connect(str(database))
+        try:
+            for node in planted:
+                _plant(con, manifest, node)
+        finally:
+            con.close()
+        by_contract, ran = _failing(database, [*TESTS, *row_contracts.tick_exclusions()])
+        on_their_own, _ = _failing(database, TESTS)
+
+    assert not any(_kind(manifest["nodes"][uid]) in row_contracts.folded_kinds() for uid in ran)
+    assert sum(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran) == 16
+    assert {node["unique_id"] for node in planted} <= on_their_own, "every planted violation fails its check"
+    assert by_contract == on_their_own
