@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/tick.py [--events 100000,1000000] [--new-events 10000] [--format delta|iceberg]
                                    [--ticks 2] [--late 100] [--workdir bench/out] [--keep] [--profile]
+                                   [--every-test-too]
 
 Each lake is simulated (batched layout) at one constant event rate (so the 1M lake covers 10x the hours of the
 100k one, same tenants and agents), ending a day before the wall clock. Every lake ends in the same run (the
@@ -13,6 +14,8 @@ into that recent run's hours included, so lakes differ only in the history behin
 2. Warm ticks (one process): a warm-up (dbt imported, a tick on a tiny scratch lake), then `--ticks` times:
    ~`--new-events` of new traffic in the hours after the lake's end (new traces from the same agents, plus
    `--late` late deliveries into old hours), and a timed `run_bronze(now=just after it)` + `run_silver()`.
+   With `--every-test-too`, every second tick runs `run_silver(every_test=True)` (every dbt test on its own,
+   as before row contracts): the tick figures are the other ticks', and `*_every_test_*` these.
 3. Cold tick: another batch, then the wall-clock of a whole `clawtrace tick --lake ...` process (Dagster job
    in-process, ephemeral instance).
 
@@ -136,7 +139,12 @@ def _add_batch(lake: str, batch: dict[str, Any]) -> int:
 
 
 def warm_ticks(
-    lake: str, table_format: str, scratch: str, batches: list[dict[str, Any]], profile_dir: str | None
+    lake: str,
+    table_format: str,
+    scratch: str,
+    batches: list[dict[str, Any]],
+    profile_dir: str | None,
+    every_test_too: bool = False,
 ) -> dict[str, Any]:
     """Child process: warm up, then time each tick's bronze + silver work."""
     started = time.perf_counter()
@@ -162,6 +170,8 @@ def warm_ticks(
     )
     run_bronze(scratch_settings, now=_t(first["now"]))
     run_silver(scratch_settings)
+    if every_test_too:
+        run_silver(scratch_settings, full=True, every_test=True)  # its selection's first build compiles
     warmup_s = time.perf_counter() - started
 
     settings = Settings(lake=lake, table_format=table_format)
@@ -174,7 +184,8 @@ def warm_ticks(
         t0, c0 = time.perf_counter(), time.process_time()
         bronze = run_bronze(settings, now=_t(batch["now"]))
         t1 = time.perf_counter()
-        silver = run_silver(settings)
+        every_test = every_test_too and i % 2 == 1
+        silver = run_silver(settings, every_test=every_test)
         t2, c2 = time.perf_counter(), time.process_time()
         # Not part of "tick work" (the silver issue's figure): the graph step the tick job runs next.
         graph = run_graph_update(settings)
@@ -186,6 +197,7 @@ def warm_ticks(
         assert bronze.accepted == expected, (bronze.accepted, expected)
         ticks.append(
             {
+                "every_test": every_test,
                 "work_s": t2 - t0,
                 # CPU time of the process (all its threads): far less bent than wall time by a busy machine.
                 "work_cpu_s": c2 - c0,
@@ -318,11 +330,12 @@ def run_lake(
 
     batches = [batch(i, end + timedelta(hours=(i + 1) * new_hours, minutes=10)) for i in range(args.ticks)]
     scratch = lake_dir(root, f"scratch-{events}")
-    warm = in_child(warm_ticks, lake, args.format, scratch, batches, args.profile_dir)
+    warm = in_child(warm_ticks, lake, args.format, scratch, batches, args.profile_dir, args.every_test_too)
     shutil.rmtree(scratch, ignore_errors=True)
     for i, tick in enumerate(warm["ticks"]):
         print(
-            f"[{events}] warm tick {i}: {tick['accepted']} new events ({tick['files']} files), {tick['traces']} traces "
+            f"[{events}] warm tick {i}{' (every test)' if tick['every_test'] else ''}: {tick['accepted']} new "
+            f"events ({tick['files']} files), {tick['traces']} traces "
             f"({tick['events_read']} events read): work {tick['work_s']:.2f}s ({tick['work_cpu_s']:.2f}s CPU) = "
             f"bronze {tick['bronze_s']:.2f} + "
             f"silver {tick['silver_s']:.2f} (stage {tick['stage_s']:.2f}, dbt {tick['dbt_s']:.2f}, publish "
@@ -346,8 +359,15 @@ def run_lake(
         flush=True,
     )
 
-    ticks = warm["ticks"]
+    ticks = [t for t in warm["ticks"] if not t["every_test"]]
+    every = [t for t in warm["ticks"] if t["every_test"]]
     key = f"lake_{events}"
+    if every:
+        every_work = statistics.fmean(t["work_s"] for t in every)
+        figures[f"{key}_every_test_tick_work_all_s"] = [round(t["work_s"], 3) for t in every]
+        figures[f"{key}_every_test_tick_work_s"] = round(every_work, 3)
+        figures[f"{key}_every_test_tick_dbt_s"] = round(statistics.fmean(t["dbt_s"] for t in every), 3)
+        figures[f"{key}_contracts_work_ratio"] = round(statistics.fmean(t["work_s"] for t in ticks) / every_work, 3)
     mean = lambda name: round(statistics.fmean(t[name] for t in ticks), 3)  # noqa: E731
     figures.update(
         {
@@ -405,6 +425,9 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="Keep the lakes (their folder is printed)")
     parser.add_argument("--profile", action="store_true", help="cProfile each warm tick into <workdir>/*.prof")
+    parser.add_argument(
+        "--every-test-too", action="store_true", help="Every second warm tick builds every dbt test on its own"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.events.split(",") if s.strip()]
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
