@@ -15,7 +15,7 @@ from dagster_dbt import dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
 from clawtrace_pipelines.assets.retries import TICK_RETRY, unless_terminated
-from clawtrace_pipelines.assets.silver import TRANSLATOR, model_order_of
+from clawtrace_pipelines.assets.silver import TRANSLATOR, contracts_by_check, model_order_of
 from clawtrace_pipelines.assets.step_order import AFTER_READ_PATH
 from clawtrace_pipelines.lib.billing import BillingReport, run_billing
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest
@@ -84,11 +84,14 @@ def _check_results(
             key = get_asset_check_key_for_test(manifest, TRANSLATOR, node.unique_id, None)
             if key is not None:
                 outcomes[key] = node
+    contract_of = contracts_by_check(manifest)
     for key in context.selected_asset_check_keys:
-        node = outcomes.get(key)
+        node, ran_in = outcomes.get(key), {}
+        if node is None and key in contract_of and contract_of[key] in report.nodes:
+            node, ran_in = report.nodes[contract_of[key]], {"ran_in": contract_of[key]}
         yield dg.AssetCheckResult(
             asset_key=key.asset_key,
             check_name=key.name,
             passed=node is None or node.status in ("pass", "warn"),
-            metadata={"ran": node is not None, "dbt_status": node.status if node else "skipped"},
+            metadata={"ran": node is not None, "dbt_status": node.status if node else "skipped", **ran_in},
         )

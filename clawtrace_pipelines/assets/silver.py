@@ -156,6 +156,16 @@ def _materializations(
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
+def contracts_by_check(manifest: Mapping[str, Any]) -> dict[dg.AssetCheckKey, str]:
+    """Asset check of a test folded into a row contract -> the contract's unique_id. Such a test ran as a branch
+    of its contract, so it reports the contract's outcome."""
+    return {
+        key: contract
+        for test, contract in row_contracts.covered_by(manifest).items()
+        if (key := get_asset_check_key_for_test(manifest, TRANSLATOR, test, None)) is not None
+    }
+
+
 def _check_results(
     context: dg.AssetExecutionContext, report: SilverReport, manifest: Mapping[str, Any]
 ) -> Iterator[dg.AssetCheckResult]:
@@ -172,12 +182,7 @@ def _check_results(
         return keyed
 
     outcomes, set_aside = by_check(report.nodes), by_check(report.failed_nodes)
-    # A test folded into its model's row contract ran as a branch of it: it reports the contract's outcome.
-    contract_of = {
-        key: contract
-        for test, contract in row_contracts.covered_by(manifest).items()
-        if (key := get_asset_check_key_for_test(manifest, TRANSLATOR, test, None)) is not None
-    }
+    contract_of = contracts_by_check(manifest)
     for key in context.selected_asset_check_keys:
         node, failed = outcomes.get(key), set_aside.get(key)
         ran_in = {}

@@ -40,7 +40,7 @@ from clawtrace_pipelines.core.tables import (
     CREDIT_BALANCE,
     CREDIT_GRANTS,
 )
-from clawtrace_pipelines.lib import billing_stage
+from clawtrace_pipelines.lib import billing_stage, row_contracts
 from clawtrace_pipelines.lib.billing_inputs import (
     CURSOR_PATH,
     STORAGE_CURSOR_PATH,
@@ -53,12 +53,16 @@ from clawtrace_pipelines.lib.billing_inputs import (
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
+from clawtrace_pipelines.lib.row_contracts import tick_exclusions
 from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
 from clawtrace_pipelines.lib.silver_report import NodeOutcome, record_nodes
 
 log = logging.getLogger(__name__)
 
-DBT_BILLING_BUILD = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test"]
+# Every data test on its own (the daily reconcile run), and an ordinary run's build: the single-model tests
+# folded into each model's and source's row contract (lib/row_contracts.py).
+DBT_BILLING_BUILD_EVERY_TEST = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test"]
+DBT_BILLING_BUILD = [*DBT_BILLING_BUILD_EVERY_TEST, "--exclude", *tick_exclusions()]
 
 
 class BillingBuildError(RuntimeError):
@@ -90,7 +94,8 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
     Args:
         settings: lake location, format, the rates file.
         now: the run's time (storage hours, cursors, the time balances are valid for); default the wall clock.
-        reconcile: read every metering and grant file the log lacks, not only those of recent hours.
+        reconcile: read every metering and grant file the log lacks, not only those of recent hours, and build
+            every dbt data test on its own rather than in row contracts.
 
     Returns:
         The run's counts.
@@ -131,7 +136,7 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
                 billing_stage.prior_usage(tables[BILLING_USAGE_HOURLY.name], tenants),
                 now,
             )
-            built = _build(staged, report)
+            built = _build(staged, report, every_test=reconcile)
             _publish(tables, built, report)
         seen.record(inputs.entries, processed_at=now, run_id=None)
         storage.write_json(CURSOR_PATH, {"files_from": now.isoformat()})
@@ -142,11 +147,12 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
     return report
 
 
-def _build(staged: dict[str, pa.Table], report: BillingReport) -> dict[str, pa.Table]:
+def _build(staged: dict[str, pa.Table], report: BillingReport, every_test: bool) -> dict[str, pa.Table]:
     with work_database() as database:
         billing_stage.stage(database, staged)
-        result = invoke_dbt(DBT_BILLING_BUILD, database=database)
-        failed = failed_nodes(result)
+        result = invoke_dbt(DBT_BILLING_BUILD_EVERY_TEST if every_test else DBT_BILLING_BUILD, database=database)
+        # A failed contract's message names the checks that failed, run on their own.
+        failed, _ = row_contracts.expand(database, failed_nodes(result), None)
         record_nodes(result, report.nodes)
         if failed or not result.success:
             messages = "; ".join(f"{r.node.name}: {r.message}" for r in failed) or "dbt build failed"

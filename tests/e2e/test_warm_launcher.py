@@ -261,20 +261,29 @@ def test_terminating_a_tick_in_its_dbt_build_cancels_it_without_a_retry_and_the_
     try:
         lake.land()
         lake.wait_for("the first tick", _finished(1), daemon)
-        _wait_for_warm_worker(daemon)
-        nodes_before = _dbt_nodes_started(target)
-        lake.land()
-        run = lake.wait_for("the second tick's dbt build", lambda runs: len(runs) > 1, daemon)[1]
-        deadline = time.monotonic() + DEADLINE_S
-        while _dbt_nodes_started(target) == nodes_before:
-            assert time.monotonic() < deadline, "the second tick's dbt build never started"
-            time.sleep(0.1)
-        with dg.DagsterInstance.from_config(str(lake.home)) as instance:
-            tags = instance.get_run_by_id(run.run_id).tags
-            assert WORKER_PID_TAG in tags, _engine_messages(lake.home, run.run_id)
-            pid = int(tags[WORKER_PID_TAG])
-            assert instance.run_launcher.terminate(run.run_id)
-        run = lake.wait_for("the terminated tick", _finished(2), daemon)[1]
+        # On a loaded host a hand-off can time out and the run go through the code server (no worker pid): such a
+        # run is left to finish and the next one tried, up to three.
+        for attempt in range(3):
+            _wait_for_warm_worker(daemon)
+            nodes_before = _dbt_nodes_started(target)
+            lake.land()
+            count = attempt + 2
+            run = lake.wait_for("the next tick's dbt build", lambda runs, n=count: len(runs) >= n, daemon)[-1]
+            deadline = time.monotonic() + DEADLINE_S
+            while _dbt_nodes_started(target) == nodes_before:
+                assert time.monotonic() < deadline, "the tick's dbt build never started"
+                time.sleep(0.1)
+            with dg.DagsterInstance.from_config(str(lake.home)) as instance:
+                tags = instance.get_run_by_id(run.run_id).tags
+                if WORKER_PID_TAG not in tags:
+                    lake.wait_for("a tick not handed to a worker", _finished(count), daemon)
+                    continue
+                pid = int(tags[WORKER_PID_TAG])
+                assert instance.run_launcher.terminate(run.run_id)
+            break
+        else:
+            pytest.fail(f"no tick was handed to a warm worker: {_engine_messages(lake.home, run.run_id)}")
+        run = lake.wait_for("the terminated tick", _finished(count), daemon)[-1]
         assert run.status == dg.DagsterRunStatus.CANCELED
         with dg.DagsterInstance.from_config(str(lake.home)) as instance:
             assert instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
