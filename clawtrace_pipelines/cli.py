@@ -133,9 +133,12 @@ def _run_tick_job(run_config: dict[str, Any], tags: dict[str, str] | None = None
 def tick(
     lake: LakeOpt = None,
     table_format: FormatOpt = None,
-    reconcile: Annotated[bool, typer.Option(help="Also sweep the whole raw zone")] = False,
-    every_test: Annotated[
-        bool, typer.Option(help="Build every dbt data test on its own, not in each model's row contract")
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            help="The daily reconcile tick: also sweep the whole raw zone, and build every dbt data test on its"
+            " own rather than in each model's row contract"
+        ),
     ] = False,
 ) -> None:
     """Run one tick in-process: every layer picks up what is new since the last tick."""
@@ -144,7 +147,7 @@ def tick(
         {
             "ops": {
                 "bronze_events": {"config": {"reconcile": reconcile}},
-                "silver_models": {"config": {"every_test": every_test}},
+                "silver_models": {"config": {"every_test": reconcile}},
                 "billing_models": {"config": {"reconcile": reconcile}},
             }
         }

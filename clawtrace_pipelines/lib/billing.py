@@ -53,7 +53,7 @@ from clawtrace_pipelines.lib.billing_inputs import (
 from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
-from clawtrace_pipelines.lib.row_contracts import tick_exclusions
+from clawtrace_pipelines.lib.row_contracts import CONTRACT_TEST, tick_exclusions
 from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
 from clawtrace_pipelines.lib.silver_report import NodeOutcome, record_nodes
 
@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 
 # Every data test on its own (the daily reconcile run), and an ordinary run's build: the single-model tests
 # folded into each model's and source's row contract (lib/row_contracts.py).
-DBT_BILLING_BUILD_EVERY_TEST = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test"]
-DBT_BILLING_BUILD = [*DBT_BILLING_BUILD_EVERY_TEST, "--exclude", *tick_exclusions()]
+_BILLING_BUILD = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test", "--exclude"]
+DBT_BILLING_BUILD_EVERY_TEST = [*_BILLING_BUILD, f"test_name:{CONTRACT_TEST}"]  # no failing rows counted twice
+DBT_BILLING_BUILD = [*_BILLING_BUILD, *tick_exclusions()]
 
 
 class BillingBuildError(RuntimeError):

@@ -20,7 +20,8 @@ from typing import Any
 import duckdb
 import yaml
 
-from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, DbtRunError, invoke_dbt
+from clawtrace_pipelines.lib.silver_dead_letters import status
 
 CONTRACT_TEST = "row_contract"
 
@@ -41,43 +42,80 @@ def _name(run: Any) -> str:
     return str(getattr(run.node.test_metadata, "name", "") if run.node.test_metadata else "")
 
 
-def _is_failed_contract(run: Any) -> bool:
-    status = str(run.status.value if hasattr(run.status, "value") else run.status)
-    return str(run.node.resource_type) == "test" and _name(run) == CONTRACT_TEST and status == "fail"
+def _is_contract(run: Any) -> bool:
+    return str(run.node.resource_type) == "test" and _name(run) == CONTRACT_TEST
+
+
+def _owner(run: Any) -> str | None:
+    """unique_id of the one model or source a test depends on (a contract's owner), None for several."""
+    parents = run.node.depends_on.nodes
+    return str(parents[0]) if len(parents) == 1 else None
+
+
+def _selector(owner: str | None) -> str:
+    """A dbt selector of `owner` whose eager indirect selection takes in the tests on it."""
+    kind, _, rest = str(owner).split(".", 2)
+    return f"source:{rest}" if kind == "source" else rest
 
 
 def expand(database: Path, failed: list[Any], vars: dict[str, Any] | None) -> tuple[list[Any], Any | None]:
-    """`failed` (a build's failed run results) with each failed contract replaced by the failing results of the
-    checks it names, run on their own in `database` (their models are built there, the contract ran on them).
+    """`failed` (a build's failed and errored run results) with each such contract replaced by the failing
+    results of its checks, run on their own in `database` (their models are built there, the contract ran on them).
 
-    Returns the new list and the result of that `dbt test` (None when no contract failed). A contract whose
-    checks all pass on their own (it cannot, being their SQL) stays in the list, for the halving fallback.
+    A contract that failed names its failing checks; one that errored (a check's SQL broke the whole query)
+    names none, so every folded check of its model runs, and the one that broke errors on its own.
+
+    Returns the new list and the result of that `dbt test` (None when no contract failed). A contract none of
+    whose checks fails on its own stays in the list, and so does every contract when the checks cannot be run
+    (dbt or DuckDB raised): the caller then falls back to halving the traces.
     """
-    contracts = [run for run in failed if _is_failed_contract(run)]
+    contracts = [run for run in failed if _is_contract(run)]
     if not contracts:
         return failed, None
-    checks: dict[str, list[str]] = {}
+    named: dict[str, list[str] | None] = {}  # contract -> its failed checks, None for all of its model's
     con = duckdb.connect(str(database), read_only=True)
     try:
         for run in contracts:
-            rows = con.execute(f"SELECT failed_test FROM ({run.node.compiled_code}) AS contract").fetchall()
-            checks[run.node.unique_id] = sorted(str(uid) for (uid,) in rows)
+            named[run.node.unique_id] = None
+            if status(run) == "fail":
+                try:
+                    rows = con.execute(f"SELECT failed_test FROM ({run.node.compiled_code}) AS contract").fetchall()
+                except duckdb.Error:
+                    continue  # it failed in dbt and errors here: run all its checks
+                named[run.node.unique_id] = sorted(str(uid) for (uid,) in rows)
     finally:
         con.close()  # before dbt opens the file: DuckDB refuses a second open of it with other settings
-    names = sorted({uid.split(".")[2] for uids in checks.values() for uid in uids})
-    if not names:
+    selection = sorted(
+        {uid.split(".")[2] for uids in named.values() if uids for uid in uids}
+        | {_selector(_owner(run)) for run in contracts if named[run.node.unique_id] is None}
+    )
+    if not selection:
         return failed, None
-    result = invoke_dbt(["test", "--select", *names], database=database, vars=vars)
-    by_id = {run.node.unique_id: run for run in (result.result or []) if _status(run) in ("fail", "error")}
+    try:
+        result = invoke_dbt(
+            ["test", "--select", *selection, "--exclude", f"test_name:{CONTRACT_TEST}"], database=database, vars=vars
+        )
+    except DbtRunError:
+        return failed, None
+    failing = [run for run in (result.result or []) if status(run) in ("fail", "error")]
+    kinds = folded_kinds()
     expanded: list[Any] = []
     for run in failed:
-        named = [by_id[uid] for uid in checks.get(run.node.unique_id, []) if uid in by_id]
-        expanded.extend(named or [run])
+        if not _is_contract(run):
+            expanded.append(run)
+            continue
+        uids = named[run.node.unique_id]
+        own = [
+            check
+            for check in failing
+            if (
+                check.node.unique_id in uids
+                if uids is not None
+                else _name(check) in kinds and _owner(check) == _owner(run)
+            )
+        ]
+        expanded.extend(own or [run])
     return expanded, result
-
-
-def _status(run: Any) -> str:
-    return str(run.status.value if hasattr(run.status, "value") else run.status)
 
 
 def covered_by(manifest: Mapping[str, Any]) -> dict[str, str]:

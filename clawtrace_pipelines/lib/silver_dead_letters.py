@@ -47,7 +47,7 @@ class Failure:
 
 def failed_nodes(result: Any) -> list[Any]:
     """The run results of a dbt build that failed or errored (skips follow from them and are left out)."""
-    return [r for r in (result.result or []) if _status(r) in ("fail", "error")]
+    return [r for r in (result.result or []) if status(r) in ("fail", "error")]
 
 
 def traces_of_failures(database: Path, failed: list[Any]) -> dict[str, Failure]:
@@ -111,7 +111,8 @@ def _model_name(node: Any) -> str | None:
     return attached.rsplit(".", 1)[-1] if attached else None
 
 
-def _status(run: Any) -> str:
+def status(run: Any) -> str:
+    """A dbt run result's status as its string ("pass", "fail", "error", "skipped", ...)."""
     return str(run.status.value if hasattr(run.status, "value") else run.status)
 
 
@@ -122,7 +123,7 @@ def failure_of(run: Any) -> Failure:
 
 def _reason(run: Any) -> str:
     name = run.node.unique_id.split(".")[2] if run.node.unique_id.count(".") >= 2 else run.node.unique_id
-    return f"{name}: {run.message or _status(run)}"
+    return f"{name}: {run.message or status(run)}"
 
 
 def record(settings: Settings, traces: pa.Table, failures: dict[str, Failure], now: datetime | None = None) -> int:

@@ -17,15 +17,18 @@ from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.lib import row_contracts
 from clawtrace_pipelines.lib.bronze import run_bronze
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, ensure_manifest, invoke_dbt, work_database
+from clawtrace_pipelines.lib.dbt_runner import ensure_manifest, invoke_dbt, work_database
 from clawtrace_pipelines.lib.silver import run_silver
+from clawtrace_pipelines.lib.silver_chunk import DBT_BUILD, DBT_BUILD_EVERY_TEST
 from clawtrace_pipelines.lib.silver_dead_letters import failed_nodes
 from tests.factories import batch_path, ndjson, write_raw
 from tests.fixtures.golden import events as golden
 
 ARRIVED = datetime(2026, 3, 10, 9, 40, tzinfo=UTC)
 NOW = datetime(2026, 3, 10, 10, tzinfo=UTC)
-TESTS = ["test", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
+# The tick's build and the daily reconcile's, as `dbt test` (the models are built already).
+BY_CONTRACT = ["test", *DBT_BUILD[1:]]
+ON_THEIR_OWN = ["test", *DBT_BUILD_EVERY_TEST[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +67,21 @@ def _kind(node: dict[str, Any]) -> str:
     return str((node.get("test_metadata") or {}).get("name"))
 
 
+def _table(manifest: dict[str, Any], node: dict[str, Any]) -> str:
+    """The work database's table of the model or source `node` tests."""
+    parent = node["depends_on"]["nodes"][0]
+    if parent in manifest["sources"]:
+        return f'{manifest["sources"][parent]["schema"]}."{manifest["sources"][parent]["identifier"]}"'
+    return f'main."{manifest["nodes"][parent]["alias"]}"'
+
+
+def _source_test(manifest: dict[str, Any], node: dict[str, Any]) -> bool:
+    return node["depends_on"]["nodes"][0] in manifest["sources"]
+
+
 def _plant(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any], node: dict[str, Any]) -> None:
     """Make one row of the tested model violate `node`'s check."""
-    table = f'main."{manifest["nodes"][node["depends_on"]["nodes"][0]]["alias"]}"'
+    table = _table(manifest, node)
     kwargs, kind = node["test_metadata"]["kwargs"], _kind(node)
     first_row = f"rowid = (SELECT min(rowid) FROM {table})"
     if kind == "not_null":
@@ -115,10 +130,64 @@ def test_contracts_fail_exactly_the_checks_that_fail_on_their_own(built, manifes
                 _plant(con, manifest, node)
         finally:
             con.close()
-        by_contract, ran = _failing(database, [*TESTS, *row_contracts.tick_exclusions()])
-        on_their_own, _ = _failing(database, TESTS)
+        by_contract, ran = _failing(database, BY_CONTRACT)
+        on_their_own, ran_apart = _failing(database, ON_THEIR_OWN)
 
     assert not any(_kind(manifest["nodes"][uid]) in row_contracts.folded_kinds() for uid in ran)
     assert sum(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran) == 16
+    assert not any(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran_apart), "none counted twice"
     assert {node["unique_id"] for node in planted} <= on_their_own, "every planted violation fails its check"
     assert by_contract == on_their_own
+
+
+def _checks_after(built: Path, change: Any) -> tuple[set[str], set[str]]:
+    """The failed checks by contract and on their own, in a copy of `built` that `change(con)` altered."""
+    with work_database() as database:
+        shutil.copy(built, database)
+        con = duckdb.connect(str(database))
+        try:
+            change(con)
+        finally:
+            con.close()
+        return _failing(database, BY_CONTRACT)[0], _failing(database, ON_THEIR_OWN)[0]
+
+
+def test_a_violation_in_a_staged_source_fails_the_same_checks(built, manifest) -> None:
+    """The tick's staged inputs have contracts of their own: one violation of each kind tested on a source."""
+    tests = {uid: node for uid, node in _silver_tests(manifest).items() if _source_test(manifest, node)}
+    planted, columns = {}, set()
+    for uid in sorted(tests):
+        node, kind = tests[uid], _kind(tests[uid])
+        column = (_table(manifest, node), node["test_metadata"]["kwargs"].get("column_name"))
+        if kind in row_contracts.folded_kinds() and kind not in planted and column not in columns:
+            planted[kind] = node  # one per column: a NULL planted after a bad value would hide it
+            columns.add(column)
+    assert {"not_null", "accepted_values"} <= set(planted), sorted(planted)
+
+    def plant(con: duckdb.DuckDBPyConnection) -> None:
+        for node in planted.values():
+            _plant(con, manifest, node)
+
+    by_contract, on_their_own = _checks_after(built, plant)
+    assert {node["unique_id"] for node in planted.values()} <= on_their_own
+    assert by_contract == on_their_own
+
+
+def test_a_check_that_errors_breaks_its_contract_and_is_named_on_its_own(built, manifest) -> None:
+    """A column a not_null check reads is gone: that check errors, so its whole contract errors (no failed_test to
+    read). Expanded, every folded check of that model runs on its own and the one that errors is reported."""
+    tests = _silver_tests(manifest)
+    node = next(
+        node
+        for uid, node in sorted(tests.items())
+        if _kind(node) == "not_null" and not _source_test(manifest, node) and "pg_spans" in uid
+    )
+    column = node["test_metadata"]["kwargs"]["column_name"]
+
+    def drop(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f'ALTER TABLE {_table(manifest, node)} RENAME COLUMN "{column}" TO "{column}_gone"')
+
+    by_contract, on_their_own = _checks_after(built, drop)
+    assert node["unique_id"] in on_their_own
+    assert by_contract == on_their_own
+    assert not any(_kind(manifest["nodes"][uid]) == "row_contract" for uid in by_contract), "each check named"

@@ -8,8 +8,9 @@
   runs the checks it names on their own, so dead letters keep each check's name, rows and reason. Each branch
   is the check's own macro (dbt's or this project's) on the same arguments: the same SQL, not a rewrite.
 
-  A folded test that is not a plain blocking check (severity warn, a `where`, `limit` or failure thresholds)
-  would change meaning inside a contract: that is a compile error rather than a silent difference.
+  A folded test that is not a plain blocking check (severity warn, a `where`, `limit`, failure thresholds or
+  stored failures), or has a Jinja expression for an argument, would change meaning inside a contract: that is
+  a compile error rather than a silent difference, and so is a contract on a relation the project lacks.
 -#}
 {% test row_contract(model) %}
 {%- set kinds = var("row_contract_tests") -%}
@@ -24,17 +25,27 @@
   {%- for node in graph.sources.values() if node.identifier == model.identifier and node.schema == model.schema -%}
     {%- set owner.id = node.unique_id -%}
   {%- endfor -%}
+  {%- if owner.id is none -%}
+    {#- Else the contract would pass on no checks at all. -#}
+    {{ exceptions.raise_compiler_error("row_contract on " ~ model ~ ": no model or source of the project has schema "
+       ~ model.schema ~ " and name " ~ model.identifier) }}
+  {%- endif -%}
   {%- for node in graph.nodes.values() | sort(attribute="unique_id") -%}
     {%- set meta = node.test_metadata or {} -%}
     {%- if node.resource_type == "test" and meta.name in kinds and node.depends_on.nodes == [owner.id] -%}
       {%- set cfg = node.config -%}
-      {%- if cfg.severity | lower != "error" or cfg.where or cfg.limit
+      {%- if cfg.severity | lower != "error" or cfg.where or cfg.limit or cfg.store_failures
           or cfg.fail_calc != "count(*)" or cfg.error_if != "!= 0" -%}
         {{ exceptions.raise_compiler_error(node.unique_id ~ " is not a plain blocking check: it cannot be part of "
            ~ "the row contract of " ~ model.identifier ~ "; take its kind out of the row_contract_tests var") }}
       {%- endif -%}
       {%- set arguments = {} -%}
       {%- for key, value in meta.kwargs.items() if key != "model" -%}
+        {#- dbt renders such an argument only in the test's own node: here it would be the template's text. -#}
+        {%- if value is string and ("{{" in value or "{%" in value) -%}
+          {{ exceptions.raise_compiler_error(node.unique_id ~ ": its argument " ~ key ~ " is a Jinja expression, "
+             ~ "which a row contract cannot render; give the value itself") }}
+        {%- endif -%}
         {%- do arguments.update({key: value}) -%}
       {%- endfor -%}
       {%- set package = dbt if ("macro.dbt.test_" ~ meta.name) in node.depends_on.macros else context[project_name] -%}
