@@ -293,7 +293,7 @@ def test_a_parse_leaves_no_cycles_for_the_garbage_collector() -> None:
     gc.collect()
     gc.disable()
     try:
-        cypher_guard._plan.cache_clear()
+        cypher_guard.clear_plans()
         confine(query, Confinement(TENANT))
         assert gc.collect() < 3_000
     finally:

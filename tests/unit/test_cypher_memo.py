@@ -121,7 +121,7 @@ def test_the_memo_changes_no_parse(query: str) -> None:
 
 
 def _confined(query: str, scope: Confinement) -> Any:
-    cypher_guard._plan.cache_clear()
+    cypher_guard.clear_plans()
     try:
         return confine(query, scope, params={"p": 1})
     except CypherRefusedError as exc:

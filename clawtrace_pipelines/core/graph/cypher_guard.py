@@ -43,7 +43,7 @@ from clawtrace_pipelines.core.graph.cypher_functions import (
     REFUSED_WORDS,
     function_refusal,
 )
-from clawtrace_pipelines.core.graph.cypher_parse import read
+from clawtrace_pipelines.core.graph.cypher_parse import parse, tokenize
 from clawtrace_pipelines.core.graph.cypher_rewrite import (
     AGENT_KEY_PARAM,
     AGENT_PARAM,
@@ -61,10 +61,14 @@ from clawtrace_pipelines.core.graph.cypher_rewrite import (
     spans_of_the_trace,
     walk,
 )
+from clawtrace_pipelines.core.graph.cypher_shapes import ShapeCache, plan_for, shape_of
 
 _PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-# Distinct query texts whose confined form is kept (at most max_chars each).
+# Distinct query texts whose confined form is kept (at most max_chars each), and distinct shapes.
 PLAN_CACHE_SIZE = 512
+SHAPES = ShapeCache(PLAN_CACHE_SIZE)
+# Whether a text may reuse the plan of its shape; tests/unit/test_cypher_shapes.py turns it off to compare.
+SHAPE_PLANS = True
 
 
 @dataclass(frozen=True)
@@ -138,18 +142,31 @@ def confine(
 
 # The confined text depends on the query, the scope's shape and the limits, never on the parameters' values
 # (the tenant, agent and trace travel as parameters), so models repeating a query skip graphglot's parse,
-# which is most of the guard's time (bench/cypher_guard.py). Refusals are not cached (they raise).
+# which is most of the guard's time (bench/cypher_guard.py); a text that differs only in its literals reuses
+# the edits of its shape (cypher_shapes.py). Refusals are not cached (they raise).
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _plan(query: str, scope: Scope, limits: GuardLimits) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The confined, row-capped text of `query` and its `LIMIT $p` rebindings; raises CypherRefusedError."""
     try:
-        tokens, programs = read(query, limits.max_depth, limits.max_parse_steps)
-        if len(programs) != 1:
-            raise RewriteRefused("send exactly one query (no ';' between statements)")
-        edits, limit_params = _edits(programs[0], TokenIndex(tokens), scope, limits)
-        return render(query, tokens, edits), limit_params
+        tokens = tokenize(query, limits.max_depth)
+        key = (shape_of(query, tokens), scope, limits)
+        plan = SHAPES.get(key, query, tokens) if SHAPE_PLANS else None
+        if plan is None:
+            programs = parse(tokens, query, limits.max_parse_steps)
+            if len(programs) != 1:
+                raise RewriteRefused("send exactly one query (no ';' between statements)")
+            edits, limit_params = _edits(programs[0], TokenIndex(tokens), scope, limits)
+            plan = plan_for(query, tokens, edits, limit_params)
+            SHAPES.put(key, plan)
+        return render(query, tokens, list(plan.edits)), plan.limit_params
     except RewriteRefused as exc:
         raise CypherRefusedError(str(exc)) from None
+
+
+def clear_plans() -> None:
+    """Forget every plan, by text and by shape: the next text of each is parsed (tests and benches)."""
+    _plan.cache_clear()
+    SHAPES.clear()
 
 
 def run_guarded(

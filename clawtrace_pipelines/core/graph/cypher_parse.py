@@ -8,8 +8,10 @@ Every failure is a `RewriteRefused` whose message a model can act on; the guard 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from clawtrace_pipelines.core.graph.cypher_functions import REFUSED_WORDS
@@ -25,20 +27,41 @@ GRAMMAR = "MATCH / OPTIONAL MATCH / WHERE / WITH / UNWIND / RETURN / ORDER BY / 
 
 
 def read(query: str, max_depth: int, max_parse_steps: int, memoize: bool | None = None) -> tuple[list[Any], list[Any]]:
-    """The tokens of `query` (a trailing `;` dropped) and its parse trees (one per statement), parsed with
-    the memo of failed alternatives (`cypher_memo.py`) unless `memoize` (default `MEMOIZE`) is false.
+    """The tokens of `query` (`tokenize`) and its parse trees (`parse`)."""
+    tokens = tokenize(query, max_depth)
+    return tokens, parse(tokens, query, max_parse_steps, memoize)
+
+
+def tokenize(query: str, max_depth: int) -> list[Any]:
+    """The tokens of `query`, checked (`check_tokens`), a trailing `;` dropped.
 
     Raises:
-        RewriteRefused: unreadable, too deeply nested, too costly to parse, or a refused clause word.
+        RewriteRefused: unreadable, too deeply nested, or a refused clause word.
     """
+    with _refusals():
+        tokens: list[Any] = _dialect().tokenize(query)
+        check_tokens(query, tokens, max_depth)
+        return tokens[:-1] if tokens and tokens[-1].text == ";" else tokens
+
+
+def parse(tokens: list[Any], query: str, max_parse_steps: int, memoize: bool | None = None) -> list[Any]:
+    """The parse trees of `tokenize`'s tokens (one per statement), with the memo of failed alternatives
+    (`cypher_memo.py`) unless `memoize` (default `MEMOIZE`) is false.
+
+    Raises:
+        RewriteRefused: unreadable, too deeply nested or too costly to parse.
+    """
+    with _refusals():
+        return _parse(tokens, query, max_parse_steps, MEMOIZE if memoize is None else memoize)
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """graphglot's errors, a recursion too deep and the parse budget as refusals a model can act on."""
     from graphglot.error import GraphGlotError
 
     try:
-        tokens = _dialect().tokenize(query)
-        check_tokens(query, tokens, max_depth)
-        if tokens and tokens[-1].text == ";":
-            tokens = tokens[:-1]
-        return tokens, _parse(tokens, query, max_parse_steps, MEMOIZE if memoize is None else memoize)
+        yield
     except GraphGlotError as exc:
         first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RewriteRefused(

@@ -1,0 +1,123 @@
+"""Plans by query shape: a text that differs from one the guard has confined only in its literals reuses that
+text's edits instead of being parsed again.
+
+Why: nearly all of a new text's cost is graphglot's backtracking parse (7-15 ms a query), and models mostly send
+the same queries with other ids, names and thresholds (`{trace_id: 'b2…'}`, `s.cost_usd > 0.5`). The guard's
+edits are insertions and replacements at token positions (`cypher_rewrite.Edit`), and none of them depends on a
+literal's value, except a LIMIT's number, which its edit replaces. So a shape is the query's tokens with each
+plain string and number literal reduced to its kind, and a plan found by shape applies to the new tokens as is.
+
+What keeps that exact:
+- Only literals in a value position are reduced: a string after punctuation or an operator word (`= 'x'`,
+  `IN ['a']`, `{k: 'v'}`), never one after another word (`DATE '2026-01-01'`, whose text the parser reads);
+  a number is reduced to `int` or `decimal`, so `LIMIT 1.5` never shares the shape of `LIMIT 10`.
+- A literal an edit replaces (a LIMIT's number, which its edit clamps) or whose text an inserted text repeats
+  is pinned: the plan applies only to texts with the same literal there (`LIMIT 10` and `LIMIT 20` are two
+  plans of one shape).
+- Every other token is in the shape with its exact text, so keywords, names, labels, properties, functions and
+  parameters are those of the parsed text; a text that differs in any of them is parsed.
+- Refusals are never stored: a refused text is parsed again each time (its tokens' checks run on every text).
+`tests/unit/test_cypher_shapes.py` confines a corpus of queries with their literals changed both ways.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clawtrace_pipelines.core.graph.cypher_rewrite import Edit
+
+_INT = re.compile(r"\d+")
+_DECIMAL = re.compile(r"\d+\.\d+")
+# Words after which a string is a value. After any other word it may be read by the parser (a typed literal).
+_VALUE_WORDS = frozenset({"IN", "CONTAINS", "WITH", "AND", "OR", "XOR", "NOT", "WHEN", "THEN", "ELSE", "RETURN", "IS"})
+_PLANS_PER_SHAPE = 8
+
+
+@dataclass(frozen=True)
+class ShapePlan:
+    """The edits of one parsed text, and the literals they pin (token index -> raw text)."""
+
+    edits: tuple[Edit, ...]
+    limit_params: tuple[tuple[str, str], ...]
+    pinned: tuple[tuple[int, str], ...]
+
+
+def _raw(query: str, token: Any) -> str:
+    return query[token.start : token.end + 1]
+
+
+def literal_kind(query: str, tokens: Sequence[Any], i: int) -> str | None:
+    """'string', 'int' or 'decimal' when token `i` is a literal in a value position, else None."""
+    token, raw = tokens[i], _raw(query, tokens[i])
+    name = token.token_type.name
+    if name == "NUMBER":
+        return "int" if _INT.fullmatch(raw) else "decimal" if _DECIMAL.fullmatch(raw) else None
+    if name != "STRING" or raw[:1] not in ("'", '"'):
+        return None
+    before = _raw(query, tokens[i - 1]) if i else ""
+    return "string" if before and (not before[-1].isalnum() or before.upper() in _VALUE_WORDS) else None
+
+
+def shape_of(query: str, tokens: Sequence[Any]) -> tuple[str, ...]:
+    """The tokens' exact raw texts, each value literal replaced by its kind (a raw text never starts with NUL)."""
+    return tuple(
+        f"\0{kind}" if (kind := literal_kind(query, tokens, i)) else _raw(query, token)
+        for i, token in enumerate(tokens)
+    )
+
+
+def plan_for(
+    query: str, tokens: Sequence[Any], edits: Sequence[Edit], limit_params: tuple[tuple[str, str], ...]
+) -> ShapePlan:
+    """The plan of a parsed text, pinning each value literal its edits replace or repeat."""
+    # A replacement's text is made from the tokens it replaces (pinned); an insertion's from names and limits,
+    # which a literal it happens to repeat is pinned against all the same.
+    texts = " ".join(edit.text for edit in edits if edit.first == edit.stop)
+    pinned = []
+    for i in range(len(tokens)):
+        if literal_kind(query, tokens, i) is None:
+            continue
+        raw = _raw(query, tokens[i])
+        replaced = any(edit.first <= i < edit.stop for edit in edits)
+        # Repeated: the literal as written, as a whole token of an insertion (` LIMIT 101` repeats 101, not 1).
+        if replaced or re.search(rf"(?<![\w.']){re.escape(raw)}(?![\w.'])", texts):
+            pinned.append((i, raw))
+    return ShapePlan(tuple(edits), limit_params, tuple(pinned))
+
+
+class ShapeCache:
+    """At most `size` shapes (least recently used go first), each with at most 8 plans; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._plans: OrderedDict[Hashable, list[ShapePlan]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, query: str, tokens: Sequence[Any]) -> ShapePlan | None:
+        with self._lock:
+            plans = self._plans.get(key)
+            if plans is None:
+                return None
+            self._plans.move_to_end(key)
+            for plan in plans:
+                if all(_raw(query, tokens[i]) == raw for i, raw in plan.pinned):
+                    return plan
+            return None
+
+    def put(self, key: Hashable, plan: ShapePlan) -> None:
+        with self._lock:
+            plans = self._plans.setdefault(key, [])
+            self._plans.move_to_end(key)
+            plans.insert(0, plan)
+            del plans[_PLANS_PER_SHAPE:]
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
