@@ -8,8 +8,9 @@ Dagster's own way, through the code server. Either way the run is the same Dagst
 checks, same UI; an engine event says which way it went.
 
 Termination: the worker's pid is a run tag; `terminate` sends it SIGINT, as the code server's cancel does for
-its own workers. Dagster's run body turns it into an interruption of the running step, which Dagster would answer
-with a retry under the step's retry policy; the tick steps' `unless_terminated` (assets/retries.py) fails them
+its own workers, once /proc shows that pid is still a run worker (an exited worker's pid may be reused).
+Dagster's run body turns it into an interruption of the running step, which Dagster would answer with a retry
+under the step's retry policy; the tick steps' `unless_terminated` (assets/retries.py) fails them
 for good instead, and the run ends CANCELED.
 """
 
@@ -36,8 +37,21 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from clawtrace_pipelines.run_worker import receive_message, send_message
 
 WORKER_PID_TAG = "clawtrace/run_worker_pid"
+WORKER_MODULE = "clawtrace_pipelines.run_worker"
 # Connecting and the worker's reply are local and immediate; a worker too busy to answer gets passed over.
 HANDOFF_TIMEOUT_S = 5.0
+
+
+def is_run_worker(pid: int) -> bool:
+    """Whether `pid` is (still) a run worker: once a worker has exited and been reaped, the system may give its
+    pid to any process, which a late `terminate` must not interrupt. Where /proc is missing, the pid is trusted."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
+    return WORKER_MODULE.encode() in argv
 
 
 def socket_path(parent_pid: int, module: str, attribute: str, working_directory: str) -> Path:
@@ -109,7 +123,7 @@ class WarmRunLauncher(DefaultRunLauncher):
         if self._spare is not None and self._spare.poll() is None:
             return
         module, attribute, working_directory = target
-        command = [executable or sys.executable, "-m", "clawtrace_pipelines.run_worker", "--socket", str(path)]
+        command = [executable or sys.executable, "-m", WORKER_MODULE, "--socket", str(path)]
         command += ["--module", module, "--attribute", attribute, "--working-directory", working_directory]
         command += ["--parent-pid", str(os.getpid())]
         self._spare = subprocess.Popen(command, cwd=working_directory, stdin=subprocess.DEVNULL)
@@ -119,9 +133,12 @@ class WarmRunLauncher(DefaultRunLauncher):
         pid_tag = run.tags.get(WORKER_PID_TAG) if run else None
         if run is None or run.is_finished or not pid_tag:
             return super().terminate(run_id)
+        pid = int(pid_tag)
+        if not is_run_worker(pid):
+            return False  # its worker has exited: the pid may be another process's by now
         self._instance.report_run_canceling(run)
         try:
-            os.kill(int(pid_tag), signal.SIGINT)
+            os.kill(pid, signal.SIGINT)
         except ProcessLookupError:
             return False
         return True

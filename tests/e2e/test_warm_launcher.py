@@ -27,7 +27,7 @@ from clawtrace_pipelines.core.lake.storage import LakeStorage
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.definitions import defs
 from clawtrace_pipelines.run_worker import receive_message, send_message
-from clawtrace_pipelines.warm_launcher import WORKER_PID_TAG, WarmRunLauncher
+from clawtrace_pipelines.warm_launcher import WORKER_MODULE, WORKER_PID_TAG, WarmRunLauncher
 from tests.e2e.daemon import start_daemon
 from tests.factories import batch_path, ndjson, record, write_raw
 
@@ -236,7 +236,9 @@ def test_terminate_interrupts_the_worker_that_has_the_run(tmp_path, monkeypatch)
     shutil.copy(ROOT / "dagster-instance.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     marker = tmp_path / "interrupted"
-    worker = subprocess.Popen([sys.executable, "-c", _SIGINT_RECORDER, str(marker)], stdout=subprocess.PIPE)
+    # A stand-in with the worker's module in its command line, which terminate checks the pid by.
+    command = [sys.executable, "-c", _SIGINT_RECORDER, str(marker), WORKER_MODULE]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE)
     assert worker.stdout is not None and worker.stdout.readline() == b"ready\n"
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.run_launcher, WarmRunLauncher)
@@ -245,6 +247,28 @@ def test_terminate_interrupts_the_worker_that_has_the_run(tmp_path, monkeypatch)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELING
     assert worker.wait(timeout=30) == 0
     assert marker.read_text() == "SIGINT"
+
+
+def test_terminate_leaves_alone_a_process_that_took_an_exited_worker_s_pid(tmp_path, monkeypatch):
+    """A run still tagged with the pid of a worker that has exited: the pid may be any process's by now."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster-instance.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    marker = tmp_path / "interrupted"
+    other = subprocess.Popen([sys.executable, "-c", _SIGINT_RECORDER, str(marker)], stdout=subprocess.PIPE)
+    try:
+        assert other.stdout is not None and other.stdout.readline() == b"ready\n"
+        with dg.DagsterInstance.get() as instance:
+            run = create_run_for_test(
+                instance, status=dg.DagsterRunStatus.STARTED, tags={WORKER_PID_TAG: str(other.pid)}
+            )
+            assert not instance.run_launcher.terminate(run.run_id)
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        assert other.poll() is None and not marker.exists()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def _dbt_nodes_started(target: Path) -> int:
