@@ -12,9 +12,9 @@
    checks, rewrite), `confine` on the same text again (its plan cache), the confined text run, and the same
    query run directly (unguarded, catalog style). The guard adds `guard + (confined - direct)` for a new text
    and `cached + (confined - direct)` for a repeated one; p50/p95 of each, per query and over all.
-   `shape` is `confine` on the text with new literals (its strings and numbers other than a LIMIT's changed per
-   iteration; a query without any is the same text) after its shape was planned, with the text cache cleared:
-   what a model sending the same query with other ids and thresholds pays (`cypher_shapes.py`);
+   `shape` is `confine` on the text with new literals and names (its strings and numbers other than a LIMIT's
+   changed and its variables and aliases renamed per iteration) after its shape was planned, with the text cache
+   cleared: what a model sending the same query with other ids, thresholds and names pays (`cypher_shapes.py`);
    `added_shape` is `shape + (confined - direct)`.
 
 `--guard-only` builds no lake and times only step 3's `confine` on new texts (the parse) and by shape.
@@ -114,17 +114,21 @@ def _busiest(lake: str, table_format: str) -> tuple[str, str, str]:
 
 
 def with_new_literals(query: str, i: int) -> str:
-    """`query` with each string and number in a value position, other than a LIMIT's or SKIP's, changed."""
+    """`query` with each string and number in a value position, other than a LIMIT's or SKIP's, changed, and
+    each variable and alias renamed."""
     from clawtrace_pipelines.core.graph.cypher_parse import tokenize
-    from clawtrace_pipelines.core.graph.cypher_shapes import literal_kind
+    from clawtrace_pipelines.core.graph.cypher_shapes import is_variable, literal_kind
 
     tokens = tokenize(query, 64)
     for j in reversed(range(len(tokens))):
-        kind = literal_kind(query, tokens, j)
-        if kind is None or (j and tokens[j - 1].text.upper() in ("LIMIT", "SKIP")):
-            continue
         old = query[tokens[j].start : tokens[j].end + 1]
-        new = f"'{tokens[j].text}_{i}'" if kind == "string" else str(int(float(old)) + i % 5)
+        kind = literal_kind(query, tokens, j)
+        if is_variable(query, tokens, j):
+            new = f"{old}_{i}"
+        elif kind is None or (j and tokens[j - 1].text.upper() in ("LIMIT", "SKIP")):
+            continue
+        else:
+            new = f"'{tokens[j].text}_{i}'" if kind == "string" else str(int(float(old)) + i % 5)
         query = query[: tokens[j].start] + new + query[tokens[j].end + 1 :]
     return query
 

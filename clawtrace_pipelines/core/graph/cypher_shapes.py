@@ -1,11 +1,15 @@
-"""Plans by query shape: a text that differs from one the guard has confined only in its literals reuses that
-text's edits instead of being parsed again.
+"""Plans by query shape: a text that differs from one the guard has confined only in its literals and variable
+names reuses that text's edits instead of being parsed again.
 
 Why: nearly all of a new text's cost is graphglot's backtracking parse (7-15 ms a query), and models mostly send
 the same queries with other ids, names and thresholds (`{trace_id: 'b2…'}`, `s.cost_usd > 0.5`). The guard's
 edits are insertions and replacements at token positions (`cypher_rewrite.Edit`), and none of them depends on a
 literal's value, except a LIMIT's number, which its edit replaces. So a shape is the query's tokens with each
 plain string and number literal reduced to its kind, and a plan found by shape applies to the new tokens as is.
+
+Variables and aliases are reduced too, each to the order of its name's first appearance (`(t:Trace)` and
+`(x:Trace)` share a shape; `(a)-->(a)` and `(a)-->(b)` do not): graphglot reads a name's text only as a
+function's name, and the edits never hold a variable (they add `key: $param` entries and clamp LIMITs).
 
 What keeps that exact:
 - Only literals in a value position are reduced: a string after punctuation or an operator word (`= 'x'`,
@@ -14,10 +18,14 @@ What keeps that exact:
 - A literal an edit replaces (a LIMIT's number, which its edit clamps) or whose text an inserted text repeats
   is pinned: the plan applies only to texts with the same literal there (`LIMIT 10` and `LIMIT 20` are two
   plans of one shape).
-- Every other token is in the shape with its exact text, so keywords, names, labels, properties, functions and
+- A name is a variable only after a token that starts an expression or a pattern (`(`, `,`, an operator,
+  MATCH, WITH, RETURN, AS, WHERE, ...) and when it is not followed by `(` (a function), nor by `:` unless it
+  opens a pattern (a map key), nor by a dotted chain that ends in `(` (`ns.fn(`).
+- Every other token is in the shape with its exact text, so keywords, labels, types, properties, functions and
   parameters are those of the parsed text; a text that differs in any of them is parsed.
 - Refusals are never stored: a refused text is parsed again each time (its tokens' checks run on every text).
-`tests/unit/test_cypher_shapes.py` confines a corpus of queries with their literals changed both ways.
+`tests/unit/test_cypher_shapes.py` confines a corpus of queries with their literals and variables changed both
+ways.
 """
 
 from __future__ import annotations
@@ -31,8 +39,16 @@ from typing import Any
 
 from clawtrace_pipelines.core.graph.cypher_rewrite import Edit
 
-_INT = re.compile(r"\d+")
-_DECIMAL = re.compile(r"\d+\.\d+")
+# Bounded, so no masked number is one the parser refuses for its size (graphglot checks a decimal's range).
+_INT = re.compile(r"\d{1,18}")
+_DECIMAL = re.compile(r"\d{1,15}\.\d{1,15}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Tokens after which a name is a variable or an alias (or a function's or property's, which the next token tells).
+_BEFORE_VARIABLE = frozenset(
+    {"(", ",", "[", "-[", "<-[", "=", "<>", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "^"}
+    | {"MATCH", "WITH", "RETURN", "AS", "BY", "DISTINCT", "WHERE", "AND", "OR", "NOT", "XOR", "IN", "UNWIND"}
+    | {"WHEN", "THEN", "ELSE", "CASE"}
+)
 # Words after which a string is a value. After any other word it may be read by the parser (a typed literal).
 _VALUE_WORDS = frozenset({"IN", "CONTAINS", "WITH", "AND", "OR", "XOR", "NOT", "WHEN", "THEN", "ELSE", "RETURN", "IS"})
 _PLANS_PER_SHAPE = 8
@@ -63,24 +79,52 @@ def literal_kind(query: str, tokens: Sequence[Any], i: int) -> str | None:
     return "string" if before and (not before[-1].isalnum() or before.upper() in _VALUE_WORDS) else None
 
 
+def is_variable(query: str, tokens: Sequence[Any], i: int) -> bool:
+    """Whether token `i` is a variable or an alias: a plain name after a token that starts an expression, and
+    not a function's name (`count(`, `ns.fn(`), a map key (`{k:`), a label, a type, a property or a parameter.
+    graphglot reads a name's text only as a function's name; the rewrite never, outside its own insertions."""
+    raw = _raw(query, tokens[i])
+    if tokens[i].token_type.name != "VAR" or not _NAME.fullmatch(raw) or not i:
+        return False
+    before = _raw(query, tokens[i - 1])
+    after = _raw(query, tokens[i + 1]) if i + 1 < len(tokens) else ""
+    if before.upper() not in _BEFORE_VARIABLE or after == "(":
+        return False
+    if after == ":":
+        return before in ("(", "-[", "<-[")  # a pattern's variable, not a map key
+    end = i
+    while end + 2 < len(tokens) and _raw(query, tokens[end + 1]) == ".":
+        if not _NAME.fullmatch(_raw(query, tokens[end + 2])):
+            break
+        end += 2
+    return end == i or end + 1 >= len(tokens) or _raw(query, tokens[end + 1]) != "("  # `ns.fn(` is a function
+
+
 def shape_of(query: str, tokens: Sequence[Any]) -> tuple[str, ...]:
-    """The tokens' exact raw texts, each value literal replaced by its kind (a raw text never starts with NUL)."""
-    return tuple(
-        f"\0{kind}" if (kind := literal_kind(query, tokens, i)) else _raw(query, token)
-        for i, token in enumerate(tokens)
-    )
+    """The tokens' exact raw texts, each value literal replaced by its kind and each variable by the order of
+    its name's first appearance, so the shape keeps which variables are the same (a raw text never has a NUL)."""
+    names: dict[str, int] = {}
+    shape = []
+    for i, token in enumerate(tokens):
+        if kind := literal_kind(query, tokens, i):
+            shape.append(f"\0{kind}")
+        elif is_variable(query, tokens, i):
+            shape.append(f"\0v{names.setdefault(_raw(query, token), len(names))}")
+        else:
+            shape.append(_raw(query, token))
+    return tuple(shape)
 
 
 def plan_for(
     query: str, tokens: Sequence[Any], edits: Sequence[Edit], limit_params: tuple[tuple[str, str], ...]
 ) -> ShapePlan:
-    """The plan of a parsed text, pinning each value literal its edits replace or repeat."""
+    """The plan of a parsed text, pinning each value literal or variable its edits replace or repeat."""
     # A replacement's text is made from the tokens it replaces (pinned); an insertion's from names and limits,
     # which a literal it happens to repeat is pinned against all the same.
     texts = " ".join(edit.text for edit in edits if edit.first == edit.stop)
     pinned = []
     for i in range(len(tokens)):
-        if literal_kind(query, tokens, i) is None:
+        if literal_kind(query, tokens, i) is None and not is_variable(query, tokens, i):
             continue
         raw = _raw(query, tokens[i])
         replaced = any(edit.first <= i < edit.stop for edit in edits)
