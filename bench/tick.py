@@ -15,7 +15,8 @@ into that recent run's hours included, so lakes differ only in the history behin
    ~`--new-events` of new traffic in the hours after the lake's end (new traces from the same agents, plus
    `--late` late deliveries into old hours), and a timed `run_bronze(now=just after it)` + `run_silver()`.
    With `--every-test-too`, every second tick runs `run_silver(every_test=True)` (every dbt test on its own,
-   as before row contracts): the tick figures are the other ticks', and `*_every_test_*` these.
+   as before row contracts): the tick figures are the other ticks', and `*_every_test_*` these. Then 3 idle
+   ticks (nothing new, each 3 minutes after the last): `*_idle_tick_work_s` is their median work.
 3. Cold tick: another batch, then the wall-clock of a whole `clawtrace tick --lake ...` process (Dagster job
    in-process, ephemeral instance).
 
@@ -54,6 +55,8 @@ from bench.common import (  # noqa: E402
 TARGET_WORK_S = 5.0  # issue 14: tick work for ~10k new events at 1M
 TARGET_COLD_S = 15.0  # issue 14: a cold `clawtrace tick` process
 TARGET_RATIO = 1.1
+TARGET_IDLE_WORK_S = 0.03  # issue 14: an idle tick's work
+IDLE_TICKS = 3
 
 
 def _hours_for(events: int) -> int:
@@ -231,7 +234,16 @@ def warm_ticks(
                 ],
             }
         )
-    return {"import_s": import_s, "warmup_s": warmup_s, "ticks": ticks}
+    # Idle ticks (nothing new since the last one), as the schedule runs them in a warm run worker.
+    idle = []
+    last_now = _t(batches[-1]["now"])
+    for i in range(IDLE_TICKS):
+        t0, c0 = time.perf_counter(), time.process_time()
+        bronze = run_bronze(settings, now=last_now + timedelta(minutes=3 * (i + 1)))
+        silver = run_silver(settings)
+        idle.append({"work_s": time.perf_counter() - t0, "work_cpu_s": time.process_time() - c0})
+        assert bronze.accepted == 0 and silver.traces == 0, (bronze.accepted, silver.traces)
+    return {"import_s": import_s, "warmup_s": warmup_s, "ticks": ticks, "idle": idle}
 
 
 def cold_tick(lake: str, table_format: str) -> dict[str, Any]:
@@ -342,6 +354,8 @@ def run_lake(
             f"{tick['publish_s']:.2f}; gold models {tick['gold_s']:.2f}); slowest dbt nodes {tick['top_nodes']}",
             flush=True,
         )
+    idle_work = [t["work_s"] for t in warm["idle"]]
+    print(f"[{events}] idle warm ticks: work {', '.join(f'{w:.3f}s' for w in idle_work)}", flush=True)
     print(
         f"[{events}] warm process: dbt import {warm['import_s']:.1f}s, warm-up tick {warm['warmup_s']:.1f}s, "
         f"peak RSS {warm['peak_rss_mb']} MB",
@@ -403,6 +417,8 @@ def run_lake(
             f"{key}_backfill_graph_build_s": round(load["graph_s"], 2),
             f"{key}_compact_s": round(load["compact_s"], 2),
             f"{key}_tick_peak_rss_mb": warm["peak_rss_mb"],
+            f"{key}_idle_tick_work_s": round(statistics.median(idle_work), 4),
+            f"{key}_idle_tick_work_cpu_s": round(statistics.median(t["work_cpu_s"] for t in warm["idle"]), 4),
             f"{key}_warm_import_s": round(warm["import_s"], 2),
             f"{key}_cold_tick_s": round(cold["wall_s"], 2),
             f"{key}_cold_tick_work_s": round(cold["bronze_s"] + cold["silver_s"], 2),
@@ -469,6 +485,8 @@ def main() -> None:
             "target_tick_work_met": work < TARGET_WORK_S,
             "target_cold_tick_met": cold < TARGET_COLD_S,
             "target_ratio_met": ratio <= TARGET_RATIO if len(sizes) > 1 else None,
+            "idle_tick_work_s": [figures[f"lake_{n}_idle_tick_work_s"] for n in sizes],
+            "target_idle_tick_met": max(figures[f"lake_{n}_idle_tick_work_s"] for n in sizes) < TARGET_IDLE_WORK_S,
         }
     )
     print(
