@@ -44,8 +44,8 @@ def _variant(query: str, rng: random.Random, every: bool) -> str | None:
     names = {old: rng.choice(NAMES) for old in renamed}
     edits: dict[int, str] = {}
     for i, kind in chosen:
-        ints = [0, 1, 2, 7, 99, 100, 101, 5000, 10**12]
-        edits[i] = {"string": rng.choice(STRINGS), "int": str(rng.choice(ints))}.get(
+        ints = ["0", "1", "2", "7", "99", "100", "101", "5000", str(10**12), "07"]
+        edits[i] = {"string": rng.choice(STRINGS), "int": rng.choice(ints)}.get(
             kind, f"{rng.randint(0, 99)}.{rng.randint(0, 99)}"
         )
     for i in range(len(tokens)):
@@ -170,3 +170,16 @@ def test_a_text_that_differs_in_a_name_that_is_not_a_variable_is_parsed_and_refu
     confine(allowed, scope)
     with pytest.raises(CypherRefusedError):
         confine(refused, scope)
+
+
+def test_a_number_the_parser_refuses_neither_shares_a_shape_nor_escapes_as_an_error() -> None:
+    """`07` is refused by graphglot (int() refuses a leading zero), with a ValueError it does not turn into a
+    parse error: the guard refuses it, and it is not reduced to the shape of `7`."""
+    assert _shape("MATCH (n) WHERE n.x = 07 RETURN n") != _shape("MATCH (n) WHERE n.x = 7 RETURN n")
+    assert _shape("MATCH (n) WHERE n.x = 0.5 RETURN n") == _shape("MATCH (n) WHERE n.x = 10.25 RETURN n")
+    cypher_guard.clear_plans()
+    scope = Confinement(TENANT)
+    confine("MATCH (n:Span) WHERE n.x = 7 RETURN n.y AS y", scope)
+    for text in ("MATCH (n:Span) WHERE n.x = 07 RETURN n.y AS y", "RETURN 010 AS x"):
+        with pytest.raises(CypherRefusedError, match="not a query the guard can read"):
+            confine(text, scope)

@@ -67,6 +67,8 @@ def _refusals() -> Iterator[None]:
         raise RewriteRefused(
             f"not a query the guard can read ({first_line}); write one openCypher read query: {GRAMMAR}"
         ) from None
+    except ValueError as exc:  # graphglot's literal checks outside its ParseError (`07`: int() refuses it)
+        raise RewriteRefused(f"not a query the guard can read ({exc}); write one openCypher read query") from None
     except RecursionError:
         raise RewriteRefused("the query is nested too deeply; flatten it") from None
     except _ParseBudgetExceeded:

@@ -40,8 +40,9 @@ from typing import Any
 from clawtrace_pipelines.core.graph.cypher_rewrite import Edit
 
 # Bounded, so no masked number is one the parser refuses for its size (graphglot checks a decimal's range).
-_INT = re.compile(r"\d{1,18}")
-_DECIMAL = re.compile(r"\d{1,15}\.\d{1,15}")
+# No leading zero: graphglot refuses `07` (Python's int() does), so it must not share the shape of `7`.
+_INT = re.compile(r"0|[1-9]\d{0,17}")
+_DECIMAL = re.compile(r"(0|[1-9]\d{0,14})\.\d{1,15}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Tokens after which a name is a variable or an alias (or a function's or property's, which the next token tells).
 _BEFORE_VARIABLE = frozenset(
