@@ -119,7 +119,7 @@ def test_a_limit_s_number_is_pinned_and_a_typed_literal_is_part_of_the_shape() -
     tokens = _tokens(query)
     assert tokens is not None
     shape = shape_of(query, tokens)
-    assert "'2026-01-01'" in shape and "'a'" not in shape and "\0string" in shape
+    assert "'2026-01-01'" in shape and "'a'" not in shape and ("string", 0) in shape
 
 
 def _shape(query: str) -> tuple[str, ...]:
@@ -183,3 +183,28 @@ def test_a_number_the_parser_refuses_neither_shares_a_shape_nor_escapes_as_an_er
     for text in ("MATCH (n:Span) WHERE n.x = 07 RETURN n.y AS y", "RETURN 010 AS x"):
         with pytest.raises(CypherRefusedError, match="not a query the guard can read"):
             confine(text, scope)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "refused"),
+    [
+        # A name with a NUL, which graphglot lexes as a name, spelled as a reduced token would be.
+        ("RETURN 'a' || 'b' AS s", "RETURN \x00string || 'b' AS s"),
+        ("MATCH (n:Span)-[*1..3]->(m) RETURN m", "MATCH (n:Span)-[*\x00int..3]->(m) RETURN m"),
+        # A digit that is not ASCII, which graphglot's integer checks refuse.
+        (
+            "MATCH (a:Span)-[:CHILD_OF]->{1,3}(b:Span) RETURN b",
+            "MATCH (a:Span)-[:CHILD_OF]->{1\u0663,3}(b:Span) RETURN b",
+        ),
+        # A quoted map key, which graphglot takes only when its text is a name.
+        ("RETURN {'a': 1} AS m", "RETURN {'a b': 1} AS m"),
+    ],
+)
+def test_a_text_a_known_shape_would_accept_wrongly_is_parsed_and_refused(allowed, refused) -> None:
+    """Pairs a review's fuzzing found (helper report, 2026-12-03): each second text once took the plan of the first."""
+    cypher_guard.clear_plans()
+    scope = Confinement(TENANT)
+    confine(allowed, scope)
+    with pytest.raises(CypherRefusedError):
+        confine(refused, scope)
+    assert _shape("MATCH (\x00v0)-->(b) RETURN \x00v0") != _shape("MATCH (a)-->(a) RETURN a")

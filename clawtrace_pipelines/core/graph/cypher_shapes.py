@@ -13,8 +13,9 @@ function's name, and the edits never hold a variable (they add `key: $param` ent
 
 What keeps that exact:
 - Only literals in a value position are reduced: a string after punctuation or an operator word (`= 'x'`,
-  `IN ['a']`, `{k: 'v'}`), never one after another word (`DATE '2026-01-01'`, whose text the parser reads);
-  a number is reduced to `int` or `decimal`, so `LIMIT 1.5` never shares the shape of `LIMIT 10`.
+  `IN ['a']`, `{k: 'v'}`), never one after another word (`DATE '2026-01-01'`, whose text the parser reads) nor
+  a quoted map key (`{'k': 1}`); a number of ASCII digits with no leading zero is reduced to `int` or
+  `decimal`, so `LIMIT 1.5` never shares the shape of `LIMIT 10`, and `07` or `1٣` (refused) none at all.
 - A literal an edit replaces (a LIMIT's number, which its edit clamps) or whose text an inserted text repeats
   is pinned: the plan applies only to texts with the same literal there (`LIMIT 10` and `LIMIT 20` are two
   plans of one shape).
@@ -41,8 +42,9 @@ from clawtrace_pipelines.core.graph.cypher_rewrite import Edit
 
 # Bounded, so no masked number is one the parser refuses for its size (graphglot checks a decimal's range).
 # No leading zero: graphglot refuses `07` (Python's int() does), so it must not share the shape of `7`.
-_INT = re.compile(r"0|[1-9]\d{0,17}")
-_DECIMAL = re.compile(r"(0|[1-9]\d{0,14})\.\d{1,15}")
+# ASCII digits only: `\d` takes any Unicode digit, which graphglot's integer checks refuse.
+_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_DECIMAL = re.compile(r"(0|[1-9][0-9]{0,14})\.[0-9]{1,15}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Tokens after which a name is a variable or an alias (or a function's or property's, which the next token tells).
 _BEFORE_VARIABLE = frozenset(
@@ -72,11 +74,15 @@ def literal_kind(query: str, tokens: Sequence[Any], i: int) -> str | None:
     """'string', 'int' or 'decimal' when token `i` is a literal in a value position, else None."""
     token, raw = tokens[i], _raw(query, tokens[i])
     name = token.token_type.name
+    before = _raw(query, tokens[i - 1]) if i else ""
     if name == "NUMBER":
+        if before == "$":  # a parameter's name (`$1`)
+            return None
         return "int" if _INT.fullmatch(raw) else "decimal" if _DECIMAL.fullmatch(raw) else None
     if name != "STRING" or raw[:1] not in ("'", '"'):
         return None
-    before = _raw(query, tokens[i - 1]) if i else ""
+    if i + 1 < len(tokens) and _raw(query, tokens[i + 1]) == ":":
+        return None  # a quoted map key, which graphglot takes only when its text is a name
     return "string" if before and (not before[-1].isalnum() or before.upper() in _VALUE_WORDS) else None
 
 
@@ -101,16 +107,17 @@ def is_variable(query: str, tokens: Sequence[Any], i: int) -> bool:
     return end == i or end + 1 >= len(tokens) or _raw(query, tokens[end + 1]) != "("  # `ns.fn(` is a function
 
 
-def shape_of(query: str, tokens: Sequence[Any]) -> tuple[str, ...]:
+def shape_of(query: str, tokens: Sequence[Any]) -> tuple[str | tuple[str, int], ...]:
     """The tokens' exact raw texts, each value literal replaced by its kind and each variable by the order of
-    its name's first appearance, so the shape keeps which variables are the same (a raw text never has a NUL)."""
+    its name's first appearance, so the shape keeps which variables are the same. The reduced tokens are tuples,
+    which no token's text can equal (graphglot lexes a NUL as a name's character)."""
     names: dict[str, int] = {}
-    shape = []
+    shape: list[str | tuple[str, int]] = []
     for i, token in enumerate(tokens):
         if kind := literal_kind(query, tokens, i):
-            shape.append(f"\0{kind}")
+            shape.append((kind, 0))
         elif is_variable(query, tokens, i):
-            shape.append(f"\0v{names.setdefault(_raw(query, token), len(names))}")
+            shape.append(("variable", names.setdefault(_raw(query, token), len(names))))
         else:
             shape.append(_raw(query, token))
     return tuple(shape)
