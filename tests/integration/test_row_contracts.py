@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,36 @@ def _failing(database: Path, args: list[str]) -> tuple[set[str], set[str]]:
     return {run.node.unique_id for run in failed}, {run.node.unique_id for run in result.result}
 
 
+Checks = tuple[set[str], set[str]]
+
+
+def checks_after(
+    built: Path,
+    change: Callable[[duckdb.DuckDBPyConnection], None],
+    by_contract: list[str] = BY_CONTRACT,
+    on_their_own: list[str] = ON_THEIR_OWN,
+) -> tuple[Checks, Checks]:
+    """`_failing` of the contracts' run and of the every-test run, in a copy of `built` that `change(con)` altered."""
+    with work_database() as database:
+        shutil.copy(built, database)
+        con = duckdb.connect(str(database))
+        try:
+            change(con)
+        finally:
+            con.close()
+        return _failing(database, by_contract), _failing(database, on_their_own)
+
+
+def planting(manifest: dict[str, Any], nodes: Iterable[dict[str, Any]]) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """A change for `checks_after`: one violation of each node's check."""
+
+    def plant(con: duckdb.DuckDBPyConnection) -> None:
+        for node in nodes:
+            _plant(con, manifest, node)
+
+    return plant
+
+
 def test_every_folded_test_is_run_by_the_contract_of_its_model_or_source(manifest) -> None:
     """Silver's and billing's builds leave out every test of a folded kind: each must belong to a contract."""
     tests = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "test"}
@@ -122,34 +153,13 @@ def test_contracts_fail_exactly_the_checks_that_fail_on_their_own(built, manifes
     for kind in row_contracts.folded_kinds():
         candidates = sorted(uid for uid, node in tests.items() if _kind(node) == kind)
         planted.append(tests[rng.choice(candidates)])
-    with work_database() as database:
-        shutil.copy(built, database)
-        con = duckdb.connect(str(database))
-        try:
-            for node in planted:
-                _plant(con, manifest, node)
-        finally:
-            con.close()
-        by_contract, ran = _failing(database, BY_CONTRACT)
-        on_their_own, ran_apart = _failing(database, ON_THEIR_OWN)
+    (by_contract, ran), (on_their_own, ran_apart) = checks_after(built, planting(manifest, planted))
 
     assert not any(_kind(manifest["nodes"][uid]) in row_contracts.folded_kinds() for uid in ran)
     assert sum(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran) == 16
     assert not any(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran_apart), "none counted twice"
     assert {node["unique_id"] for node in planted} <= on_their_own, "every planted violation fails its check"
     assert by_contract == on_their_own
-
-
-def _checks_after(built: Path, change: Any) -> tuple[set[str], set[str]]:
-    """The failed checks by contract and on their own, in a copy of `built` that `change(con)` altered."""
-    with work_database() as database:
-        shutil.copy(built, database)
-        con = duckdb.connect(str(database))
-        try:
-            change(con)
-        finally:
-            con.close()
-        return _failing(database, BY_CONTRACT)[0], _failing(database, ON_THEIR_OWN)[0]
 
 
 def test_a_violation_in_a_staged_source_fails_the_same_checks(built, manifest) -> None:
@@ -164,11 +174,7 @@ def test_a_violation_in_a_staged_source_fails_the_same_checks(built, manifest) -
             columns.add(column)
     assert {"not_null", "accepted_values"} <= set(planted), sorted(planted)
 
-    def plant(con: duckdb.DuckDBPyConnection) -> None:
-        for node in planted.values():
-            _plant(con, manifest, node)
-
-    by_contract, on_their_own = _checks_after(built, plant)
+    (by_contract, _), (on_their_own, _) = checks_after(built, planting(manifest, planted.values()))
     assert {node["unique_id"] for node in planted.values()} <= on_their_own
     assert by_contract == on_their_own
 
@@ -187,7 +193,7 @@ def test_a_check_that_errors_breaks_its_contract_and_is_named_on_its_own(built, 
     def drop(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'ALTER TABLE {_table(manifest, node)} RENAME COLUMN "{column}" TO "{column}_gone"')
 
-    by_contract, on_their_own = _checks_after(built, drop)
+    (by_contract, _), (on_their_own, _) = checks_after(built, drop)
     assert node["unique_id"] in on_their_own
     assert by_contract == on_their_own
     assert not any(_kind(manifest["nodes"][uid]) == "row_contract" for uid in by_contract), "each check named"

@@ -21,7 +21,7 @@ from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.lib import billing, billing_stage, row_contracts
 from clawtrace_pipelines.lib.billing import DBT_BILLING_BUILD, DBT_BILLING_BUILD_EVERY_TEST
 from clawtrace_pipelines.lib.dbt_runner import ensure_manifest, invoke_dbt, work_database
-from tests.integration.test_row_contracts import _failing, _kind, _plant, _table
+from tests.integration.test_row_contracts import _kind, _table, checks_after, planting
 
 TENANT = "5b0c0000-0000-4000-8000-0000000b111e"
 NOW = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
@@ -96,16 +96,7 @@ def test_billing_contracts_fail_exactly_the_checks_that_fail_on_their_own(built,
             planted.append(node)
             columns.add((_table(manifest, node), node["test_metadata"]["kwargs"].get("column_name")))
     assert len(planted) >= 4, [_kind(n) for n in planted]
-    with work_database() as database:
-        shutil.copy(built, database)
-        con = duckdb.connect(str(database))
-        try:
-            for node in planted:
-                _plant(con, manifest, node)
-        finally:
-            con.close()
-        by_contract, ran = _failing(database, BY_CONTRACT)
-        on_their_own, _ = _failing(database, ON_THEIR_OWN)
+    (by_contract, ran), (on_their_own, _) = checks_after(built, planting(manifest, planted), BY_CONTRACT, ON_THEIR_OWN)
     assert any(_kind(manifest["nodes"][uid]) == "row_contract" for uid in ran)
     assert {node["unique_id"] for node in planted} <= on_their_own, "every planted violation fails its check"
     assert by_contract == on_their_own
