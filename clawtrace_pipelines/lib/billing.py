@@ -50,7 +50,7 @@ from clawtrace_pipelines.lib.billing_inputs import (
     read_cursor,
     read_files,
 )
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, NO_ARTIFACTS, invoke_dbt, work_database
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
 from clawtrace_pipelines.lib.row_contracts import CONTRACT_TEST, tick_exclusions
@@ -61,7 +61,10 @@ log = logging.getLogger(__name__)
 
 # Every data test on its own (the daily reconcile run), and an ordinary run's build: the single-model tests
 # folded into each model's and source's row contract (lib/row_contracts.py).
-_BILLING_BUILD = ["build", "--select", BILLING_SELECTION, "--exclude-resource-type", "unit_test", "--exclude"]
+_BILLING_BUILD = [
+    *("build", NO_ARTIFACTS, "--select", BILLING_SELECTION),
+    *("--exclude-resource-type", "unit_test", "--exclude"),
+]
 DBT_BILLING_BUILD_EVERY_TEST = [*_BILLING_BUILD, f"test_name:{CONTRACT_TEST}"]  # no failing rows counted twice
 DBT_BILLING_BUILD = [*_BILLING_BUILD, *tick_exclusions()]
 

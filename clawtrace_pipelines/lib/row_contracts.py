@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, DbtRunError, invoke_dbt
+from clawtrace_pipelines.lib.dbt_runner import DBT_PROJECT_DIR, NO_ARTIFACTS, DbtRunError, invoke_dbt
 from clawtrace_pipelines.lib.silver_dead_letters import status
 
 CONTRACT_TEST = "row_contract"
@@ -92,9 +92,8 @@ def expand(database: Path, failed: list[Any], vars: dict[str, Any] | None) -> tu
     if not selection:
         return failed, None
     try:
-        result = invoke_dbt(
-            ["test", "--select", *selection, "--exclude", f"test_name:{CONTRACT_TEST}"], database=database, vars=vars
-        )
+        args = ["test", NO_ARTIFACTS, "--select", *selection, "--exclude", f"test_name:{CONTRACT_TEST}"]
+        result = invoke_dbt(args, database=database, vars=vars)
     except DbtRunError:
         return failed, None
     failing = [run for run in (result.result or []) if status(run) in ("fail", "error")]

@@ -18,7 +18,7 @@ from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.lib import row_contracts, silver_dead_letters
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, invoke_dbt, work_database
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, NO_ARTIFACTS, invoke_dbt, work_database
 from clawtrace_pipelines.lib.row_contracts import CONTRACT_TEST, tick_exclusions
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
 from clawtrace_pipelines.lib.silver_pending import event_keys, touched_traces, trace_keys
@@ -29,7 +29,7 @@ from clawtrace_pipelines.lib.silver_stage import SilverInputs, read_inputs
 # Every data test on its own (the daily reconcile tick), and a tick's build: the single-model tests folded into
 # each model's row contract (lib/row_contracts.py).
 # The contracts stay out of the first: they would count each failing check's rows a second time.
-_BUILD = ["build", "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
+_BUILD = ["build", NO_ARTIFACTS, "--exclude-resource-type", "unit_test", "--exclude", BILLING_SELECTION]
 DBT_BUILD_EVERY_TEST = [*_BUILD, f"test_name:{CONTRACT_TEST}"]  # more values of the same --exclude
 DBT_BUILD = [*_BUILD, *tick_exclusions()]
 # Rounds of "dead-letter what the failing rows name, build the rest" before halving the traces instead.

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from clawtrace_pipelines.core.billing_rates import load_rates
 from clawtrace_pipelines.core.tables import BILLING_TABLES, EVENTS_ALL, PUBLISHED_TABLES
@@ -112,3 +113,22 @@ def test_profiles_and_flags_keep_dbt_offline() -> None:
     profiles = (DBT_PROJECT_DIR / "profiles.yml").read_text()
     assert "autoinstall_known_extensions: false" in profiles
     assert "clawtrace_pipelines.dbt_plugin" in profiles
+
+
+def _show(sql: str, database: Path, target: Path) -> list[object]:
+    result = invoke_dbt(["show", "--inline", sql], database=database, target_path=target)
+    assert result.success, result.exception
+    return list(result.result.results[0].agate_table.rows[0])
+
+
+def test_a_model_reads_the_lake_while_a_build_that_does_not_loads_no_lake_extension(tmp_path: Path) -> None:
+    table = tmp_path / "lake_table"
+    write_deltalake(str(table), pa.table({"n": [2, 3, 5]}))
+    database, target = tmp_path / "work.duckdb", tmp_path / "target"
+
+    # Each invocation opens its own connection through the profile and the plugin.
+    loaded = _show("select list(extension_name) from duckdb_extensions() where loaded", database, target)
+    total = _show(f"select sum(n) from delta_scan('{table}')", database, target)
+
+    assert not {"avro", "httpfs", "delta", "iceberg"} & set(json.loads(str(loaded[0])))
+    assert total == [10]
