@@ -113,3 +113,27 @@ def _check_planned(run_id: str, key: dg.AssetCheckKey, i: int) -> dg.EventLogEnt
         timestamp=1.0 + i,
         dagster_event=event,
     )
+
+
+def test_a_command_without_dagster_home_records_its_run_in_a_throwaway_instance_of_this_storage(monkeypatch):
+    from clawtrace_pipelines.cli import _instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with _instance() as instance:
+        home = Path(instance.root_directory)
+        result = dg.materialize([numbers], instance=instance)
+        assert result.success
+        assert isinstance(instance.event_log_storage, ReusingSqliteEventLogStorage)
+        assert instance.get_run_by_id(result.run_id) is not None
+        assert (home / "storage" / "history" / "runs" / "index.db").exists()
+    assert not home.exists()
+
+
+def test_a_command_with_dagster_home_records_its_run_there(shipped_home):
+    from clawtrace_pipelines.cli import _instance
+
+    with _instance() as instance:
+        assert Path(instance.root_directory) == shipped_home
+        run_id = dg.materialize([numbers], instance=instance).run_id
+    with dg.DagsterInstance.from_config(str(shipped_home)) as reopened:
+        assert reopened.get_run_by_id(run_id) is not None
