@@ -50,7 +50,7 @@ from clawtrace_pipelines.lib.billing_inputs import (
     read_cursor,
     read_files,
 )
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, NO_ARTIFACTS, invoke_dbt, work_database
+from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, NO_ARTIFACTS, invoke_dbt, work_database, work_session
 from clawtrace_pipelines.lib.lake_lock import LakeLock
 from clawtrace_pipelines.lib.processed_log import ProcessedLog
 from clawtrace_pipelines.lib.row_contracts import CONTRACT_TEST, tick_exclusions
@@ -152,7 +152,7 @@ def run_billing(settings: Settings, *, now: datetime | None = None, reconcile: b
 
 
 def _build(staged: dict[str, pa.Table], report: BillingReport, every_test: bool) -> dict[str, pa.Table]:
-    with work_database() as database:
+    with work_database() as database, work_session(database):
         billing_stage.stage(database, staged)
         result = invoke_dbt(DBT_BILLING_BUILD_EVERY_TEST if every_test else DBT_BILLING_BUILD, database=database)
         # A failed contract's message names the checks that failed, run on their own.
@@ -161,7 +161,7 @@ def _build(staged: dict[str, pa.Table], report: BillingReport, every_test: bool)
         if failed or not result.success:
             messages = "; ".join(f"{r.node.name}: {r.message}" for r in failed) or "dbt build failed"
             raise BillingBuildError(f"billing build failed, nothing published: {messages}")
-        con = duckdb.connect(str(database), read_only=True)
+        con = duckdb.connect(str(database))  # inside the work_session: its configuration
         try:
             return {
                 spec.name: conform(con.execute(f'SELECT * FROM main."{spec.name}"').fetch_arrow_table(), spec)

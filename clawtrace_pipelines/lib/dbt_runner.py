@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 # The wheel ships the project inside the package (pyproject.toml, `sources`); a checkout has it at the root.
 PACKAGED_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 CHECKOUT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
@@ -192,6 +194,39 @@ def work_database(target_path: Path | None = None) -> Iterator[Path]:
         finally:
             _remove_database(database)
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def work_session(database: Path) -> Iterator[None]:
+    """One DuckDB instance of `database` for a whole build: staging, dbt's connection, the checks, the read-back.
+
+    DuckDB's Python client shares one instance among a process's connections to a file opened with the same
+    configuration, and checkpoints (writes the WAL's changes into the file) when the last of them closes and
+    whenever the WAL passes `checkpoint_threshold` (16 MB). A tick's tables are small, so they go through the
+    WAL: staging, dbt and each read each ended in a checkpoint of everything so far (0.2-0.3 s for dbt's), for a
+    file removed when the build ends. Held open here, the instance outlives those connections, and it never
+    checkpoints (`checkpoint_file` writes one for a copy that must stand alone).
+
+    Connections opened inside the block must use the default configuration, `read_only` included: DuckDB
+    refuses a second configuration of an open file.
+    """
+    con = duckdb.connect(str(database))
+    try:
+        con.execute("SET checkpoint_threshold = '1TB'")
+        yield
+    finally:
+        # The file is removed next: its last checkpoint would be written for nobody.
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")
+        con.close()
+
+
+def checkpoint_file(database: Path) -> None:
+    """Write every change into `database` itself, so a copy of the file holds them (inside `work_session`)."""
+    con = duckdb.connect(str(database))
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
 
 
 def _remove_database(database: Path) -> None:

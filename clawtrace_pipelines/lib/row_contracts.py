@@ -73,7 +73,7 @@ def expand(database: Path, failed: list[Any], vars: dict[str, Any] | None) -> tu
     if not contracts:
         return failed, None
     named: dict[str, list[str] | None] = {}  # contract -> its failed checks, None for all of its model's
-    con = duckdb.connect(str(database), read_only=True)
+    con = duckdb.connect(str(database))  # the build's work_session holds the file open with this configuration
     try:
         for run in contracts:
             named[run.node.unique_id] = None
@@ -84,7 +84,7 @@ def expand(database: Path, failed: list[Any], vars: dict[str, Any] | None) -> tu
                     continue  # it failed in dbt and errors here: run all its checks
                 named[run.node.unique_id] = sorted(str(uid) for (uid,) in rows)
     finally:
-        con.close()  # before dbt opens the file: DuckDB refuses a second open of it with other settings
+        con.close()
     selection = sorted(
         {uid.split(".")[2] for uids in named.values() if uids for uid in uids}
         | {_selector(_owner(run)) for run in contracts if named[run.node.unique_id] is None}

@@ -18,7 +18,14 @@ from clawtrace_pipelines.core.lake.table import conform
 from clawtrace_pipelines.core.settings import Settings
 from clawtrace_pipelines.core.tables import EVENTS_ALL, PG_TRACES, PUBLISHED_TABLES, SILVER_TABLES
 from clawtrace_pipelines.lib import row_contracts, silver_dead_letters
-from clawtrace_pipelines.lib.dbt_runner import BILLING_SELECTION, NO_ARTIFACTS, invoke_dbt, work_database
+from clawtrace_pipelines.lib.dbt_runner import (
+    BILLING_SELECTION,
+    NO_ARTIFACTS,
+    checkpoint_file,
+    invoke_dbt,
+    work_database,
+    work_session,
+)
 from clawtrace_pipelines.lib.row_contracts import CONTRACT_TEST, tick_exclusions
 from clawtrace_pipelines.lib.silver_dead_letters import Failure
 from clawtrace_pipelines.lib.silver_pending import event_keys, touched_traces, trace_keys
@@ -105,7 +112,7 @@ class ChunkBuilder:
 
     def _build(self, inputs: SilverInputs) -> _Built:
         t0 = time.perf_counter()
-        with work_database() as database:
+        with work_database() as database, work_session(database):
             inputs.write(database)
             self.report.stage_seconds += time.perf_counter() - t0
             t1 = time.perf_counter()
@@ -126,6 +133,7 @@ class ChunkBuilder:
             rows = _read_models(database)
             if self.keep_workdir is not None:
                 self.keep_workdir.mkdir(parents=True, exist_ok=True)
+                checkpoint_file(database)
                 shutil.copy(database, self.keep_workdir / "silver.duckdb")
             return _Built(rows, {}, None)
 
@@ -157,7 +165,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any] | None:
 
 
 def _read_models(database: Path) -> dict[str, pa.Table]:
-    con = duckdb.connect(str(database), read_only=True)
+    con = duckdb.connect(str(database))  # inside the build's work_session: its configuration
     try:
         return {
             spec.name: con.execute(f'SELECT * FROM main."{spec.name}"').fetch_arrow_table() for spec in PUBLISHED_TABLES

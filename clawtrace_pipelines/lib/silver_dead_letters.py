@@ -53,7 +53,7 @@ def failed_nodes(result: Any) -> list[Any]:
 def traces_of_failures(database: Path, failed: list[Any]) -> dict[str, Failure]:
     """`tenant\\x1ftrace` -> Failure for every trace the failing tests' rows lead to (empty when none does)."""
     found: dict[str, Failure] = {}
-    con = duckdb.connect(str(database), read_only=True)
+    con = duckdb.connect(str(database))  # the build's work_session holds the file open with this configuration
     try:
         for run in failed:
             node = run.node
