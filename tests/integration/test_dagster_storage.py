@@ -137,3 +137,20 @@ def test_a_command_with_dagster_home_records_its_run_there(shipped_home):
         run_id = dg.materialize([numbers], instance=instance).run_id
     with dg.DagsterInstance.from_config(str(shipped_home)) as reopened:
         assert reopened.get_run_by_id(run_id) is not None
+
+
+def test_a_runs_commits_skip_the_fsync_and_its_closes_leave_the_wal_to_sqlites_auto_checkpoint(shipped_home):
+    with dg.DagsterInstance.from_config(str(shipped_home)) as instance:
+        result = dg.materialize([numbers], instance=instance)
+        storage = instance.event_log_storage
+        run_db = Path(storage.path_for_shard(result.run_id))
+        # Every transaction's connection was closed; the file's idle one kept the WAL from a checkpoint.
+        assert Path(f"{run_db}-wal").stat().st_size > 0
+        with storage.run_connection(result.run_id) as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (FULL is 2)
+    # Closed with the instance, the file holds every event on its own.
+    import sqlite3
+
+    con = sqlite3.connect(run_db)
+    assert con.execute("SELECT count(*) FROM event_logs").fetchone()[0] > 10
+    con.close()
