@@ -83,6 +83,7 @@ def _side(name: str, tree: Path, args: argparse.Namespace, workdir: Path) -> dic
     with open(log, "w") as sink:
         proc = subprocess.run(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=sink, text=True)
     sys.stdout.write(proc.stdout)
+    (workdir / f"{name}.out").write_text(proc.stdout)
     if proc.returncode != 0:
         raise SystemExit(f"{name}: bench/tick.py failed ({proc.returncode}), see {log}")
     lines = proc.stdout.strip().splitlines()
