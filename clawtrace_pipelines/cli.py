@@ -129,6 +129,12 @@ def _instance() -> Iterator[Any]:
         overrides = {
             "storage": {"custom": {**storage, "config": {"dagster_home": home}}},
             "telemetry": {"enabled": False},
+            # As ephemeral() has: local_temp's file capture would redirect the terminal's output into files of
+            # this folder through `tail -F` processes, and drop the run's last lines when it stops them.
+            "compute_logs": {
+                "module": "dagster._core.storage.noop_compute_log_manager",
+                "class": "NoOpComputeLogManager",
+            },
         }
         with DagsterInstance.local_temp(home, overrides=overrides) as instance:
             yield instance

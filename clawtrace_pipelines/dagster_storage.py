@@ -10,14 +10,17 @@ Connections are still opened per transaction (NullPool), as Dagster does: severa
 What those transactions cost on disk: Dagster's SQLite files are in WAL mode with `synchronous=FULL`, and a
 NullPool connection is the file's only one, so each commit fsyncs the WAL and each close checkpoints it and deletes
 it (more fsyncs). A tick's ~1,600 commits and closes took 5-7 s of a cold `clawtrace tick` here. So each connection
-runs with `synchronous=NORMAL` (SQLite's advice for WAL: no fsync per commit; an application crash loses nothing,
-a power cut at most the last commits, never the file's consistency), and each file has one idle connection
-held open beside them, so a closing connection is never the last and leaves the WAL to SQLite's own
-auto-checkpoint (every 1,000 pages).
+runs with `synchronous=NORMAL` (SQLite's advice for WAL: no fsync per commit), and each file has one idle
+connection held open beside them, so a closing connection is never the last and leaves the WAL to SQLite's own
+auto-checkpoint (every 1,000 pages). What that gives up: an application crash loses nothing, but a power cut or
+an OS crash can lose the events since the last checkpoint (possibly several runs' worth, which the run storage
+may still list as finished), never the files' consistency. These files are the record of runs, not of the data:
+the lake keeps its own cursors and logs, and a lost event is not a lost row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections import OrderedDict
@@ -62,14 +65,13 @@ class ReusingSqliteEventLogStorage(SqliteEventLogStorage):
         if len(self._engines) > _ENGINES_KEPT:
             evicted, oldest = self._engines.popitem(last=False)
             oldest.dispose()
-            keeper = self._keepers.pop(evicted, None)
-            if keeper is not None:
-                keeper.close()
+            _close(self._keepers.pop(evicted, None))
         return engine
 
     def _keep_open(self, shard: str, engine: Engine) -> None:
         # A read maps the WAL index, which is what makes this connection count as open to the other ones.
-        keeper = sqlite3.connect(str(engine.url.database), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        # Any thread may evict or dispose it (the webserver's and the daemon's threads share one storage).
+        keeper = sqlite3.connect(str(engine.url.database), timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         keeper.execute("SELECT count(*) FROM sqlite_master").fetchall()
         self._keepers[shard] = keeper
 
@@ -101,9 +103,16 @@ class ReusingSqliteEventLogStorage(SqliteEventLogStorage):
                 engine.dispose()
             self._engines.clear()
             for keeper in self._keepers.values():
-                keeper.close()
+                _close(keeper)
             self._keepers.clear()
         super().dispose()
+
+
+def _close(keeper: sqlite3.Connection | None) -> None:
+    # A file wiped under it (`instance.wipe()`) must not stop the other keepers' closes.
+    if keeper is not None:
+        with contextlib.suppress(sqlite3.Error):
+            keeper.close()
 
 
 def _no_fsync_per_commit(dbapi_connection: Any, _record: Any) -> None:

@@ -14,14 +14,23 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from clawtrace_pipelines.core.lake.duck import autoload_directory
+from clawtrace_pipelines.core.lake.duck import LAKE_EXTENSIONS, autoload_directory, extension_path
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         # Resolve the files once; a missing package fails at profile load with the package to add.
-        self._directory = str(autoload_directory())
+        self._directory: str | None = None
+        self._paths: list[str] = []
+        try:
+            self._directory = str(autoload_directory())
+        except OSError:
+            # No writable cache folder (a read-only home): LOAD every extension up front, as before.
+            self._paths = [str(extension_path(name)) for name in LAKE_EXTENSIONS]
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        # Before any query: the profile's settings already turned autoinstall off and autoload on.
-        conn.execute("SET extension_directory = '{}'".format(self._directory.replace("'", "''")))
+        # Before any query. Autoinstall stays off (the profile's settings, also SET on each cursor).
+        if self._directory is not None:
+            conn.execute("SET extension_directory = '{}'".format(self._directory.replace("'", "''")))
+        for path in self._paths:
+            conn.execute("LOAD '{}'".format(path.replace("'", "''")))

@@ -107,8 +107,10 @@ def invoke_dbt(
     cli = [*args, *_common_args(target_path or default_target_path(), vars)]
     with _LOCK, _database_env(database), _sigint_as_keyboard_interrupt():
         manifest = None if args[0] == "parse" else _manifest_for(cli[len(args) :], database, vars)
-        result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(cli)
-        _release_duckdb()
+        try:
+            result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(cli)
+        finally:
+            _release_duckdb()  # an interrupt too: a connection left open would outlive the build's work file
     _raise_interrupt(result.exception)
     if result.exception is not None:
         raise DbtRunError(f"dbt {' '.join(args)} failed: {result.exception}") from result.exception
@@ -204,20 +206,27 @@ def work_session(database: Path) -> Iterator[None]:
     configuration, and checkpoints (writes the WAL's changes into the file) when the last of them closes and
     whenever the WAL passes `checkpoint_threshold` (16 MB). A tick's tables are small, so they go through the
     WAL: staging, dbt and each read each ended in a checkpoint of everything so far (0.2-0.3 s for dbt's), for a
-    file removed when the build ends. Held open here, the instance outlives those connections, and it never
-    checkpoints (`checkpoint_file` writes one for a copy that must stand alone).
+    file removed when the build ends. Held open here, the instance outlives those connections, and it does not
+    checkpoint below 1 GB of WAL, nor at the end (`checkpoint_file` writes one for a copy that must stand alone).
 
     Connections opened inside the block must use the default configuration, `read_only` included: DuckDB
     refuses a second configuration of an open file.
     """
     con = duckdb.connect(str(database))
     try:
-        con.execute("SET checkpoint_threshold = '1TB'")
+        # A file just created is empty: tables mean a leaked connection kept a previous build's instance alive
+        # (DuckDB would hand it to this session, its tables and all).
+        if con.execute("SELECT count(*) FROM duckdb_tables()").fetchone() != (0,):
+            raise DbtRunError(f"a previous build's DuckDB instance of {database} is still open in this process")
+        # A tick's WAL stays well under this; a backfill chunk's may not, and then checkpoints as usual.
+        con.execute("SET checkpoint_threshold = '1GB'")
         yield
     finally:
-        # The file is removed next: its last checkpoint would be written for nobody.
-        con.execute("PRAGMA disable_checkpoint_on_shutdown")
-        con.close()
+        try:
+            # The file is removed next: its last checkpoint would be written for nobody.
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
+        finally:
+            con.close()
 
 
 def checkpoint_file(database: Path) -> None:
@@ -240,7 +249,8 @@ def _manifest_for(common: list[str], database: Path, vars: dict[str, Any] | None
 
     key = (str(DBT_PROJECT_DIR), database.name, json.dumps(vars or {}, sort_keys=True), newest_source_mtime())
     if key not in _MANIFEST:
-        # No manifest.json from this parse (about 0.3 s of a cold process): the build that follows writes it.
+        # No manifest.json from this parse (about 0.3 s of a cold process): nothing reads it (the definitions
+        # keep their own, `ensure_manifest`), and the pipeline's builds write none either (NO_ARTIFACTS).
         parsed = dbtRunner().invoke(["parse", *common, "--no-write-json"])
         _raise_interrupt(parsed.exception)
         if parsed.exception is not None or parsed.result is None:

@@ -148,9 +148,31 @@ def test_a_runs_commits_skip_the_fsync_and_its_closes_leave_the_wal_to_sqlites_a
         assert Path(f"{run_db}-wal").stat().st_size > 0
         with storage.run_connection(result.run_id) as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL (FULL is 2)
-    # Closed with the instance, the file holds every event on its own.
+    # Closed with the instance (the keepers too), the WAL is checkpointed and gone: the file holds every event.
     import sqlite3
 
+    assert not Path(f"{run_db}-wal").exists()
     con = sqlite3.connect(run_db)
     assert con.execute("SELECT count(*) FROM event_logs").fetchone()[0] > 10
     con.close()
+
+
+def test_keepers_opened_in_one_thread_close_in_another(tmp_path):
+    import threading
+
+    storage = ReusingSqliteEventLogStorage(str(tmp_path / "runs"))
+    with storage.run_connection("a-run") as conn:
+        conn.exec_driver_sql("SELECT 1")
+    errors: list[BaseException] = []
+
+    def dispose() -> None:
+        try:
+            storage.dispose()
+        except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    worker = threading.Thread(target=dispose)
+    worker.start()
+    worker.join()
+    assert errors == []
+    assert storage._keepers == {}

@@ -121,7 +121,7 @@ def _show(sql: str, database: Path, target: Path) -> list[object]:
     return list(result.result.results[0].agate_table.rows[0])
 
 
-def test_a_model_reads_the_lake_while_a_build_that_does_not_loads_no_lake_extension(tmp_path: Path) -> None:
+def test_a_dbt_connection_loads_no_lake_extension_until_a_query_calls_one(tmp_path: Path) -> None:
     table = tmp_path / "lake_table"
     write_deltalake(str(table), pa.table({"n": [2, 3, 5]}))
     database, target = tmp_path / "work.duckdb", tmp_path / "target"
@@ -132,3 +132,17 @@ def test_a_model_reads_the_lake_while_a_build_that_does_not_loads_no_lake_extens
 
     assert not {"avro", "httpfs", "delta", "iceberg"} & set(json.loads(str(loaded[0])))
     assert total == [10]
+
+
+def test_without_a_writable_cache_folder_the_plugin_loads_every_lake_extension_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_folder))
+
+    loaded = _show(
+        "select list(extension_name) from duckdb_extensions() where loaded", tmp_path / "w.duckdb", tmp_path / "t"
+    )
+
+    assert {"avro", "httpfs", "delta", "iceberg"} <= set(json.loads(str(loaded[0])))

@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from clawtrace_pipelines.lib.dbt_runner import checkpoint_file, work_session
+from clawtrace_pipelines.lib.dbt_runner import DbtRunError, checkpoint_file, work_session
 
 
 def _write_small_tables(database: Path) -> None:
@@ -52,3 +53,14 @@ def test_checkpoint_file_makes_a_copy_of_the_file_alone_complete(tmp_path: Path)
     con = duckdb.connect(str(copy), read_only=True)
     assert con.execute("SELECT count(*) FROM t0").fetchone() == (1000,)
     con.close()
+
+
+def test_a_leaked_instance_of_a_previous_build_is_an_error_not_a_silent_reuse(tmp_path: Path) -> None:
+    database = tmp_path / "work.duckdb"
+    leaked = duckdb.connect(str(database))
+    leaked.execute("CREATE TABLE left_over AS SELECT 1 AS n")
+    try:
+        with pytest.raises(DbtRunError, match="still open"), work_session(database):
+            pass
+    finally:
+        leaked.close()

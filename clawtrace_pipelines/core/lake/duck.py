@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -89,6 +90,7 @@ def autoload_directory(cache: Path | None = None) -> Path:
 
     Raises:
         ExtensionNotFoundError: an extension package is missing.
+        OSError: the cache folder cannot be written (a read-only home).
     """
     files = {name: extension_path(name) for name in LAKE_EXTENSIONS}
     base = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -101,7 +103,7 @@ def autoload_directory(cache: Path | None = None) -> Path:
         if link.is_symlink() and Path(os.readlink(link)) == target:
             continue
         # Another process may be linking the same folder: build the link aside and rename it into place.
-        spare = folder / f".{name}.{os.getpid()}.tmp"
+        spare = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         spare.unlink(missing_ok=True)
         spare.symlink_to(target)
         os.replace(spare, link)
