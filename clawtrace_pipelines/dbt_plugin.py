@@ -9,28 +9,29 @@ not pay about 0.6 s per connection to LOAD all four.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from clawtrace_pipelines.core.lake.duck import LAKE_EXTENSIONS, autoload_directory, extension_path
+from clawtrace_pipelines.core.lake.duck import LAKE_EXTENSIONS, autoload_directory, extension_path, load_lake_extensions
 
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         # Resolve the files once; a missing package fails at profile load with the package to add.
         self._directory: str | None = None
-        self._paths: list[str] = []
+        self._paths: list[Path] = []
         try:
             self._directory = str(autoload_directory())
         except OSError:
             # No writable cache folder (a read-only home): LOAD every extension up front, as before.
-            self._paths = [str(extension_path(name)) for name in LAKE_EXTENSIONS]
+            self._paths = [extension_path(name) for name in LAKE_EXTENSIONS]
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         # Before any query. Autoinstall stays off (the profile's settings, also SET on each cursor).
         if self._directory is not None:
             conn.execute("SET extension_directory = '{}'".format(self._directory.replace("'", "''")))
-        for path in self._paths:
-            conn.execute("LOAD '{}'".format(path.replace("'", "''")))
+        if self._paths:
+            load_lake_extensions(conn, None, self._paths)
