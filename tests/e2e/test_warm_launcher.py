@@ -80,15 +80,26 @@ def lake_and_daemon(tmp_path, monkeypatch) -> Iterator[tuple[Lake, subprocess.Po
         daemon.wait(timeout=60)
 
 
+def _worker_sockets(daemon: subprocess.Popen[bytes]) -> list[Path]:
+    """The sockets of the daemon's live run workers; a child that exits while being read (a zombie) is skipped."""
+    sockets = []
+    for child in psutil.Process(daemon.pid).children():
+        try:
+            argv = child.cmdline()
+        except (psutil.ZombieProcess, psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if "clawtrace_pipelines.run_worker" in argv and "--socket" in argv:
+            sockets.append(Path(argv[argv.index("--socket") + 1]))
+    return sockets
+
+
 def _wait_for_warm_worker(daemon: subprocess.Popen[bytes]) -> None:
     """Until the worker the first tick's launch started listens (on a slow host it can still be warming up)."""
     deadline = time.monotonic() + DEADLINE_S
     while True:
         assert daemon.poll() is None, "the daemon exited"
         assert time.monotonic() < deadline, "no warm worker listened"
-        workers = [p for p in psutil.Process(daemon.pid).children() if "clawtrace_pipelines.run_worker" in p.cmdline()]
-        sockets = [Path(p.cmdline()[p.cmdline().index("--socket") + 1]) for p in workers]
-        if any(path.exists() for path in sockets):
+        if any(path.exists() for path in _worker_sockets(daemon)):
             return
         time.sleep(0.2)
 
